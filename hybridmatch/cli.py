@@ -1,0 +1,222 @@
+"""The ``hybridmatch`` command: a thin click group. Each command parses, calls one library function,
+prints, and returns. Any :class:`HybridMatchError` becomes one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import ConfigError, HybridMatchError
+
+DEFAULT_CONFIG = {"vital": "vital-simple", "dexed": "dexed", "toy": "toy"}
+
+
+def data_root() -> Path:
+    """Where ``configs/`` and ``strategies/`` live: $HYBRIDMATCH_DATA, else the source checkout."""
+    env = os.environ.get("HYBRIDMATCH_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1]
+
+
+def _resolve(kind: str, name: str, folder: str) -> Path:
+    path = Path(name)
+    if path.suffix == ".toml" or path.exists():
+        if not path.exists():
+            raise ConfigError(f"{kind} file not found: {path}")
+        return path
+    candidate = data_root() / folder / f"{name}.toml"
+    if not candidate.exists():
+        known = sorted(p.stem for p in (data_root() / folder).glob("*.toml"))
+        raise ConfigError(f"unknown {kind} {name!r}; known: {', '.join(known) or 'none'} (or give a .toml path)")
+    return candidate
+
+
+def resolve_synth(synth: str, config: str | None, sample_rate: int = 44100) -> Any:
+    from .engine import load_synth
+    from .synths import registered
+
+    if synth not in registered() and ":" not in synth:
+        raise ConfigError(f"unknown synth {synth!r}; registered: {', '.join(registered())}")
+    name = config or DEFAULT_CONFIG.get(synth)
+    if name is None:
+        raise ConfigError(f"synth {synth!r} needs --config")
+    return load_synth(_resolve("synth config", name, "configs/synths"), sample_rate=sample_rate, backend=synth)
+
+
+def resolve_strategy(name: str) -> Any:
+    from .search import load_strategy
+
+    return load_strategy(_resolve("strategy", name, "strategies"))
+
+
+def _auto(kind: type, flag: str) -> Callable[[Any, Any, str], Any]:
+    def convert(ctx: Any, param: Any, value: str) -> Any:
+        if value == "auto":
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            raise ConfigError(f"{flag} must be 'auto' or a number, got {value!r}") from None
+
+    return convert
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turns expected failures into one line on stderr and a non-zero exit, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HybridMatchError as exc:
+            click.echo(f"hybridmatch: error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("hybridmatch: interrupted; the best set found so far was written", err=True)
+            sys.exit(130)
+        except Exception as exc:  # a bug: one line unless HYBRIDMATCH_DEBUG asks for the traceback
+            if os.environ.get("HYBRIDMATCH_DEBUG"):
+                raise
+            click.echo(f"hybridmatch: internal error: {type(exc).__name__}: {exc} (set HYBRIDMATCH_DEBUG=1 for details)", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="hybridmatch")
+def main() -> None:
+    """Reverse sound design: find synth patches that recreate a recording."""
+
+
+def _load(target: str, spec: Any, note: int | None, duration: float | None, max_seconds: float) -> Any:
+    from .audio import load_target
+
+    return load_target(target, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
+
+
+@main.command()
+@click.argument("target")
+@click.option("--synth", default="vital", show_default=True, help="vital, dexed, toy (or module:Class)")
+@click.option("--config", default=None, help="synth config name in configs/synths, or a .toml path")
+@click.option("--strategy", default="cma", show_default=True, help="strategy name in strategies/, or a .toml path")
+@click.option("--budget", default=500, show_default=True, type=int, help="number of synth renders")
+@click.option("--workers", default=max(1, min(os.cpu_count() or 1, 8)), show_default="CPU cores", type=int)
+@click.option("--keep", default=8, show_default=True, type=int, help="size of the returned set")
+@click.option("--note", default="auto", callback=_auto(int, "--note"), help="MIDI note, or auto (pYIN)")
+@click.option("--duration", default="auto", callback=_auto(float, "--duration"), help="note-on seconds, or auto")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", default=None, help="output folder [default: ./hybridmatch-out/<target stem>]")
+@click.option("--max-seconds", default=60.0, show_default=True, type=float, help="longest target accepted")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+@friendly
+def run(target: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int,
+        note: int | None, duration: float | None, seed: int, out: str | None, max_seconds: float, quiet: bool) -> None:
+    """Match TARGET (wav/flac/aiff/mp3) and write presets, renders and results.json."""
+    from .engine import run_match
+
+    spec = resolve_synth(synth, config)
+    strat = resolve_strategy(strategy)
+    tgt = _load(target, spec, note, duration, max_seconds)
+    out_dir = Path(out) if out else Path("hybridmatch-out") / Path(target).stem
+    res = run_match(tgt, spec, strat, budget=budget, workers=workers, keep=keep, seed=seed, out_dir=out_dir, quiet=quiet)
+    click.echo(f"{len(res['candidates'])} patches for {res['target']} (note {res['note']}, {res['duration']:.2f} s held) "
+               f"in {res['renders']} renders, {res['wall_s']:.1f} s -> {out_dir}")
+    for c in res["candidates"]:
+        o = c["objectives"]
+        click.echo(f"  {c['rank']:2d}  mss {o['mss']:6.2f}  wmfcc {o['wmfcc']:6.2f}  sot {o['sot']:.4f}  "
+                   f"rms {c['rms_cosine']:.3f}  {c['preset']}")
+
+
+@main.command()
+@click.argument("target")
+@click.argument("other")
+@click.option("--sample-rate", default=44100, show_default=True, type=int)
+@click.option("--max-seconds", default=60.0, show_default=True, type=float)
+@friendly
+def score(target: str, other: str, sample_rate: int, max_seconds: float) -> None:
+    """Print MSS, wMFCC, SOT, RMS cosine and MFCCD of OTHER against TARGET as one JSON object."""
+    from .audio import load_audio
+    from .objectives import score_files
+
+    a, ra = load_audio(target, max_seconds=max_seconds)
+    b, rb = load_audio(other, max_seconds=max_seconds)
+    click.echo(json.dumps(score_files(a, ra, b, rb, sample_rate=sample_rate)))
+
+
+@main.command()
+@click.option("--synth", default="vital", show_default=True)
+@click.option("--config", default=None)
+@click.option("--seed", required=True, type=int, help="prior draw; keep seeds you test on out of tuning")
+@click.option("--note", default=60, show_default=True, type=int)
+@click.option("--duration", default=0.6, show_default=True, type=float, help="note-on seconds")
+@click.option("--seconds", default=1.0, show_default=True, type=float, help="rendered seconds")
+@click.option("--out", required=True, help="WAV path; the true preset and params.json go next to it")
+@friendly
+def sample(synth: str, config: str | None, seed: int, note: int, duration: float, seconds: float, out: str) -> None:
+    """Render a random patch from the config's priors (a target with a known answer)."""
+    from .engine import save_sample
+
+    spec = resolve_synth(synth, config)
+    paths = save_sample(spec, seed=seed, note=note, duration=duration, seconds=seconds, out=out)
+    click.echo(" ".join(str(p) for p in paths))
+
+
+def _int_list(ctx: Any, param: Any, value: str) -> list[int]:
+    try:
+        out = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter("expected comma-separated integers") from None
+    if not out or min(out) < 1:
+        raise click.BadParameter("expected positive integers")
+    return out
+
+
+@main.command("bench-render")
+@click.option("--synth", default="vital", show_default=True)
+@click.option("--config", default=None)
+@click.option("--workers", default="1,2", show_default=True, callback=_int_list)
+@click.option("--renders", default=96, show_default=True, type=int, help="renders per setting")
+@click.option("--seconds", default=1.0, show_default=True, type=float)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", default="results/bench-render.md", show_default=True)
+@friendly
+def bench_render(synth: str, config: str | None, workers: list[int], renders: int, seconds: float, seed: int, out: str) -> None:
+    """Measure renders/s, parallel efficiency and per-render overhead; writes a markdown table."""
+    from .bench import bench_render as bench
+
+    spec = resolve_synth(synth, config)
+    click.echo(bench(spec, workers=workers, renders=renders, seconds=seconds, seed=seed, out=out))
+
+
+@main.command()
+@click.option("--targets", required=True, help="folder of target WAVs (each may have a <stem>.json with note/duration)")
+@click.option("--strategies", required=True, help="comma-separated strategy names")
+@click.option("--budgets", default="100,500", show_default=True, callback=_int_list)
+@click.option("--seeds", default=3, show_default=True, type=int)
+@click.option("--synth", default="vital", show_default=True)
+@click.option("--config", default=None)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--out", required=True, help="results folder, e.g. results/search-baselines")
+@click.option("--quiet", is_flag=True)
+@friendly
+def compare(targets: str, strategies: str, budgets: list[int], seeds: int, synth: str, config: str | None,
+            workers: int, out: str, quiet: bool) -> None:
+    """Run every strategy x target x seed at the largest budget; read smaller budgets off the anytime
+    curve; write summary.md and runs.csv (resumable)."""
+    from .compare import compare as run_compare
+
+    spec = resolve_synth(synth, config)
+    strats = [resolve_strategy(s.strip()) for s in strategies.split(",") if s.strip()]
+    summary = run_compare(Path(targets), spec, strats, budgets=budgets, seeds=seeds, workers=workers, out=Path(out), quiet=quiet)
+    click.echo(summary)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,256 @@
+"""The engine behind ``hybridmatch run``: target → search → Pareto set → presets, renders, results.json.
+
+Example
+-------
+>>> import tempfile
+>>> from hybridmatch.space import ParamSpace
+>>> from hybridmatch.synths import SynthSpec
+>>> from hybridmatch.search import Strategy
+>>> space = ParamSpace.from_dict({"param": [{"name": "osc1_freq", "kind": "continuous", "low": 100.0,
+...     "high": 1000.0, "scale": "log"}, {"name": "osc1_amp", "kind": "continuous"}]})
+>>> spec = SynthSpec("toy", space)
+>>> audio, values = sample_patch(spec, seed=1, note=60, duration=0.3, seconds=0.4)
+>>> target = analyse(audio, spec.sample_rate, note=60, duration=0.3)
+>>> out = tempfile.mkdtemp()
+>>> res = run_match(target, spec, Strategy("random", "random"), budget=8, seed=0, out_dir=out, quiet=True)
+>>> res["renders"], len(res["candidates"]) >= 1
+(8, True)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .audio import Target, analyse
+from .errors import ConfigError
+from .objectives import PARETO_KEYS, TargetFeatures, score
+from .render import RenderJob, RenderPool
+from .search import Archive, Strategy, search, select_diverse
+from .space import ParamSpace
+from .synths import SynthSpec, export_bank
+
+__all__ = ["load_synth", "run_match", "sample_patch", "save_sample", "atomic_write", "write_wav", "Progress"]
+
+
+def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | None = None) -> SynthSpec:
+    """A :class:`SynthSpec` from a synth config TOML (its ``synth`` key names the backend)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"synth config not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"malformed TOML in {path}: {exc}") from None
+    name = backend or raw.get("synth")
+    if not name:
+        raise ConfigError(f"{path}: no 'synth' key naming the backend")
+    spec = SynthSpec(str(name), ParamSpace.from_dict(raw, name=raw.get("name", path.stem)), sample_rate, dict(raw.get("options", {})))
+    spec.validate()
+    return spec
+
+
+def atomic_write(path: str | Path, data: bytes) -> Path:
+    """Writes ``data`` to a temporary file next to ``path`` and renames it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(audio, dtype=np.float32).T, sample_rate, format="WAV", subtype="FLOAT")
+    return atomic_write(path, buf.getvalue())
+
+
+def sample_patch(
+    spec: SynthSpec, *, seed: int, note: int, duration: float, seconds: float, min_peak_db: float = -40.0, tries: int = 100
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Renders a random patch from the config's priors, redrawing near-silent ones.
+
+    Returns ``(audio (channels, n), native values)``."""
+    synth = spec.build()
+    rng = np.random.default_rng(seed)
+    for _ in range(tries):
+        unit = spec.space.sample(rng, 1)[0]
+        values = spec.space.to_native(unit)
+        audio = synth.render(values, note=note, duration=duration, seconds=seconds)
+        peak = float(np.abs(audio).max())
+        if np.all(np.isfinite(audio)) and peak > 10 ** (min_peak_db / 20):
+            return audio, values
+    raise ConfigError(f"no audible patch in {tries} draws from the priors of {spec.space.name}")
+
+
+def save_sample(spec: SynthSpec, *, seed: int, note: int, duration: float, seconds: float, out: str | Path) -> list[Path]:
+    """Writes a prior-sampled patch's render (``out``), its native preset and ``<stem>.json``
+    (synth, config, seed, note, duration, params) so that the target's true answer is known."""
+    audio, values = sample_patch(spec, seed=seed, note=note, duration=duration, seconds=seconds)
+    out = Path(out)
+    wav = write_wav(out, audio, spec.sample_rate)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        preset = spec.build().export(values, Path(tmp) / f"p{spec.preset_ext}").read_bytes()
+    preset_path = atomic_write(out.with_suffix(spec.preset_ext if spec.preset_ext != ".json" else ".preset.json"), preset)
+    meta = {"synth": spec.backend, "config": spec.space.name, "seed": seed, "note": note, "duration": duration,
+            "seconds": seconds, "params": values}
+    meta_path = atomic_write(out.with_suffix(".json"), json.dumps(meta, indent=1).encode())
+    return [wav, preset_path, meta_path]
+
+
+class Progress:
+    """A rich progress bar with renders, best losses and renders per second; silent when quiet."""
+
+    def __init__(self, total: int, *, quiet: bool, label: str = "matching") -> None:
+        self.quiet = quiet or not sys.stderr.isatty()
+        self.total = total
+        self._bar: Any = None
+        self._t0 = time.perf_counter()
+        if not self.quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+
+            self._bar = RichProgress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(label, total=total, info="")
+
+    def __call__(self, archive: Archive) -> None:
+        if self._bar is None or not len(archive):
+            return
+        best = archive.best()
+        rate = len(archive) / max(time.perf_counter() - self._t0, 1e-9)
+        info = f"loss {best.loss:.3f} mss {best.objectives['mss']:.2f} wmfcc {best.objectives['wmfcc']:.1f} | {rate:.1f} renders/s"
+        self._bar.update(self._task, completed=len(archive), info=info)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def run_match(
+    target: Target,
+    spec: SynthSpec,
+    strategy: Strategy,
+    *,
+    budget: int = 500,
+    workers: int = 1,
+    keep: int = 8,
+    seed: int = 0,
+    out_dir: str | Path,
+    quiet: bool = False,
+    pool: RenderPool | None = None,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    on_batch: Callable[[Archive], None] | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Matches ``target`` and writes the output layout of DESIGN.md into ``out_dir``.
+
+    Returns the ``results.json`` content. ``archive.jsonl`` is appended during the search; every
+    other file is written atomically at the end (also after Ctrl-C, with the best set so far)."""
+    if budget < 1:
+        raise ConfigError("--budget must be at least 1")
+    if keep < 1:
+        raise ConfigError("--keep must be at least 1")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
+    own_pool = pool is None
+    pool = pool or RenderPool(workers, backend=backend, scheduler=scheduler)
+    archive = Archive(out / "archive.jsonl")
+    progress = Progress(budget, quiet=quiet)
+
+    def tick(a: Archive) -> None:
+        progress(a)
+        if on_batch:
+            on_batch(a)
+
+    try:
+        result = search(job, strategy, pool, archive, budget=budget, seed=seed, on_batch=tick, context=dict(context or {}))
+        progress.close()
+        archive.close()
+        chosen = select_diverse(archive.entries, spec.space, keep=keep)
+        rendered = pool.render(job, np.array([archive.entries[i].unit for i in chosen]).reshape(-1, spec.space.dim)) if chosen else []
+    finally:
+        progress.close()
+        archive.close()
+        if own_pool:
+            pool.close()
+    features = TargetFeatures(target.audio, spec.sample_rate)
+    candidates = []
+    write_wav(out / "renders" / "target.wav", target.audio, spec.sample_rate)
+    for rank, (i, (audio, preset)) in enumerate(zip(chosen, rendered, strict=True), start=1):
+        entry = archive.entries[i]
+        stem = f"{rank:02d}"
+        preset_path = atomic_write(out / "presets" / f"{stem}{spec.preset_ext}", preset)
+        wav_path = write_wav(out / "renders" / f"{stem}.wav", audio, spec.sample_rate)
+        final = score(features, audio, names=(*PARETO_KEYS, "mfccd"))
+        candidates.append(
+            {
+                "rank": rank,
+                "preset": str(preset_path.relative_to(out)),
+                "audio": str(wav_path.relative_to(out)),
+                "objectives": {k: final[k] for k in PARETO_KEYS},
+                "rms_cosine": 1.0 - final["rms"],
+                "mfccd": final["mfccd"],
+                "search_loss": entry.loss,
+                "archive_index": i,
+                "origin": archive.origins[i],
+                "params": spec.space.to_native(entry.unit),
+            }
+        )
+    if len(candidates) > 1:
+        bank = export_bank(spec, [c["params"] for c in candidates], out / "presets" / f"bank{spec.preset_ext}")
+        if bank is not None:
+            candidates_bank = str(bank.relative_to(out))
+        else:
+            candidates_bank = None
+    else:
+        candidates_bank = None
+    results = {
+        "target": target.name,
+        "synth": spec.backend,
+        "config": spec.space.name,
+        "strategy": strategy.name,
+        "budget": budget,
+        "renders": len(archive),
+        "wall_s": round(result.wall_s, 3),
+        "seed": seed,
+        "note": target.note,
+        "note_source": target.note_source,
+        "duration": round(target.duration, 4),
+        "duration_source": target.duration_source,
+        "seconds": round(target.seconds, 4),
+        "interrupted": result.interrupted,
+        "failed_renders": sum(e.error is not None for e in archive.entries),
+        "bank": candidates_bank,
+        "candidates": candidates,
+    }
+    atomic_write(out / "results.json", json.dumps(results, indent=1).encode())
+    if result.interrupted:
+        raise KeyboardInterrupt
+    return results
+
+
+def analyse_array(audio: np.ndarray, spec: SynthSpec, *, note: int, duration: float, name: str = "target") -> Target:
+    """A :class:`Target` from a synth render (no trimming, so it matches the render exactly)."""
+    return analyse(audio, spec.sample_rate, sample_rate=spec.sample_rate, note=note, duration=duration, name=name, trim=False)

@@ -1,0 +1,268 @@
+"""RenderPool: persistent joblib workers that render and score candidates where the synth lives.
+
+Each worker process builds its own synth from the picklable :class:`~hybridmatch.synths.SynthSpec`
+the first time it sees a :class:`RenderJob` and caches it, with the target's features, keyed by the
+job. A task renders a chunk of unit vectors and returns small records (objectives, loss, timings and a
+48-float audio fingerprint), never audio. A candidate that raises gets the finite penalty and its
+error text; a worker that dies (segfault, abort) is replaced by loky and the candidates it held are
+retried one per task, so only a candidate that kills a worker on its own is recorded as lost.
+
+Why joblib/loky: it keeps workers alive between calls (the synth is built once per worker), starts
+them with a clean interpreter (no fork of a parent that may hold a plugin), reports dead workers as
+``TerminatedWorkerError`` and restarts them, and switches to a dask cluster with
+``backend="dask"`` without changing this code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .objectives import PARETO_KEYS, PENALTY, TargetFeatures, score, search_loss
+from .synths import SynthSpec
+
+__all__ = ["RenderJob", "Evaluation", "RenderPool", "fingerprint", "evaluate_units"]
+
+FINGERPRINT_BANDS = 32
+FINGERPRINT_FRAMES = 16
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Everything a worker needs to score candidates for one target (picklable)."""
+
+    spec: SynthSpec
+    target: np.ndarray  # (channels, n) at spec.sample_rate
+    note: int
+    duration: float
+    weights: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return self.target.shape[-1] / self.spec.sample_rate
+
+    @property
+    def key(self) -> str:
+        h = hashlib.sha1()
+        h.update(np.ascontiguousarray(self.target).tobytes())
+        h.update(repr((self.spec.backend, self.spec.space.to_dict(), self.spec.sample_rate, dict(self.spec.options))).encode())
+        h.update(repr((self.note, self.duration, sorted(self.weights.items()))).encode())
+        return h.hexdigest()
+
+
+@dataclass
+class Evaluation:
+    """One scored candidate. ``objectives`` holds mss, wmfcc, sot and rms (= 1 - cosine)."""
+
+    unit: np.ndarray
+    objectives: dict[str, float]
+    loss: float
+    render_s: float = 0.0
+    score_s: float = 0.0
+    fingerprint: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    error: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "unit": [float(u) for u in self.unit],
+            "objectives": self.objectives,
+            "loss": self.loss,
+            "render_s": round(self.render_s, 6),
+            "score_s": round(self.score_s, 6),
+            "fingerprint": [round(float(x), 4) for x in self.fingerprint],
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> Evaluation:
+        return cls(
+            unit=np.asarray(rec["unit"], dtype=np.float64),
+            objectives={k: float(v) for k, v in rec["objectives"].items()},
+            loss=float(rec["loss"]),
+            render_s=float(rec.get("render_s", 0.0)),
+            score_s=float(rec.get("score_s", 0.0)),
+            fingerprint=np.asarray(rec.get("fingerprint", []), dtype=np.float64),
+            error=rec.get("error"),
+        )
+
+
+def fingerprint(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """A 48-float sketch of a sound for diversity checks: 32 log-spaced band levels (dB, mean-removed)
+    and a 16-point peak-normalized RMS envelope. Shape ``(48,)``."""
+    mono = np.asarray(audio, dtype=np.float64).reshape(-1, audio.shape[-1]).mean(axis=0)
+    if mono.size == 0 or not np.all(np.isfinite(mono)) or np.abs(mono).max() == 0:
+        return np.zeros(FINGERPRINT_BANDS + FINGERPRINT_FRAMES)
+    spec = np.abs(np.fft.rfft(mono)) ** 2
+    freqs = np.fft.rfftfreq(mono.size, 1 / sample_rate)
+    edges = np.geomspace(30.0, sample_rate / 2, FINGERPRINT_BANDS + 1)
+    idx = np.clip(np.searchsorted(edges, freqs) - 1, 0, FINGERPRINT_BANDS - 1)
+    bands = np.bincount(idx, weights=spec, minlength=FINGERPRINT_BANDS)
+    bands_db = 10 * np.log10(bands + 1e-12)
+    bands_db = np.maximum(bands_db, bands_db.max() - 80.0)
+    bands_db = (bands_db - bands_db.mean()) / 10.0
+    frames = np.array_split(mono**2, FINGERPRINT_FRAMES)
+    env = np.sqrt(np.array([f.mean() if f.size else 0.0 for f in frames]))
+    env = env / max(env.max(), 1e-12)
+    return np.concatenate([bands_db, env])
+
+
+# ------------------------------------------------------------------------------ worker side
+_WORKER_CACHE: dict[str, tuple[Any, TargetFeatures]] = {}
+
+
+def _worker_state(job: RenderJob) -> tuple[Any, TargetFeatures]:
+    key = job.key
+    if key not in _WORKER_CACHE:
+        if len(_WORKER_CACHE) >= 2:
+            _WORKER_CACHE.pop(next(iter(_WORKER_CACHE)))
+        _WORKER_CACHE[key] = (job.spec.build(), TargetFeatures(job.target, job.spec.sample_rate))
+    return _WORKER_CACHE[key]
+
+
+def evaluate_units(job: RenderJob, units: np.ndarray) -> list[Evaluation]:
+    """Renders and scores each unit vector (runs inside a worker, or in-process when sequential)."""
+    synth, features = _worker_state(job)
+    weights = dict(job.weights) or None
+    out = []
+    for unit in np.atleast_2d(units):
+        t0 = time.perf_counter()
+        try:
+            audio = synth.render(job.spec.space.to_native(unit), note=job.note, duration=job.duration, seconds=job.seconds)
+        except Exception as exc:  # a bad patch must not end the run
+            penalty = {k: PENALTY[k] for k in PARETO_KEYS}
+            out.append(Evaluation(unit, penalty, search_loss(penalty, weights), time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}"))
+            continue
+        t1 = time.perf_counter()
+        objectives = score(features, audio)
+        fp = fingerprint(audio, job.spec.sample_rate)
+        t2 = time.perf_counter()
+        out.append(Evaluation(unit, objectives, search_loss(objectives, weights), t1 - t0, t2 - t1, fp))
+    return out
+
+
+def render_units(job: RenderJob, units: np.ndarray, with_presets: bool = True) -> list[tuple[np.ndarray, bytes]]:
+    """Audio and native preset bytes for each unit vector (used for the few returned patches only)."""
+    import tempfile
+    from pathlib import Path
+
+    synth, _ = _worker_state(job)
+    out = []
+    for unit in np.atleast_2d(units):
+        values = job.spec.space.to_native(unit)
+        audio = synth.render(values, note=job.note, duration=job.duration, seconds=job.seconds)
+        preset = b""
+        if with_presets:
+            with tempfile.TemporaryDirectory() as tmp:
+                preset = synth.export(values, Path(tmp) / f"patch{job.spec.preset_ext}").read_bytes()
+        out.append((np.asarray(audio, dtype=np.float32), preset))
+    return out
+
+
+# ------------------------------------------------------------------------------ parent side
+class RenderPool:
+    """Scores batches of unit vectors on ``workers`` persistent processes.
+
+    backend: ``"loky"`` (default, local processes), ``"dask"`` (a dask.distributed cluster at
+    ``scheduler``, or a LocalCluster when none is given) or ``"sequential"`` (in this process).
+    """
+
+    def __init__(self, workers: int = 1, *, backend: str = "loky", scheduler: str | None = None, chunk: int | None = None) -> None:
+        from .errors import ConfigError
+
+        if workers < 1:
+            raise ConfigError("--workers must be at least 1")
+        if backend not in ("loky", "dask", "sequential"):
+            raise ConfigError(f"unknown backend {backend!r}; use loky, dask or sequential")
+        if backend == "sequential" and workers > 1:
+            warnings.warn("RenderPool: backend 'sequential' ignores workers > 1; nothing runs in parallel", stacklevel=2)
+        self.workers = workers
+        self.backend = backend
+        self.chunk = chunk
+        self._client: Any = None
+        if backend == "dask":
+            try:
+                from dask.distributed import Client
+            except ImportError:
+                raise ConfigError("the dask backend needs dask.distributed: pip install 'hybridmatch[dask]'") from None
+            self._client = Client(scheduler) if scheduler else Client(n_workers=workers, threads_per_worker=1, processes=True)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> RenderPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _parallel(self) -> Any:
+        from joblib import Parallel
+
+        if self.backend == "dask":
+            return Parallel(n_jobs=-1, backend="dask", return_as="generator_unordered")
+        return Parallel(n_jobs=self.workers, backend="loky", return_as="generator_unordered")
+
+    def _chunks(self, n: int) -> list[slice]:
+        size = self.chunk or max(1, math.ceil(n / self.workers))
+        return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+    def _run(self, fn: Any, job: RenderJob, units: np.ndarray, slices: Sequence[slice]) -> Iterator[tuple[slice, Any]]:
+        from joblib import delayed
+
+        if self.backend == "sequential":
+            for s in slices:
+                yield s, fn(job, units[s])
+            return
+        tasks = (delayed(_tagged)(fn, s, job, units[s]) for s in slices)
+        yield from self._parallel()(tasks)
+
+    def evaluate(self, job: RenderJob, units: np.ndarray) -> list[Evaluation]:
+        """Scores ``units`` (shape ``(n, d)``); results come back in input order."""
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+        units = np.atleast_2d(np.asarray(units, dtype=np.float64))
+        results: dict[int, Evaluation] = {}
+        try:
+            for s, evals in self._run(evaluate_units, job, units, self._chunks(len(units))):
+                for i, ev in zip(range(s.start, s.stop), evals, strict=True):
+                    results[i] = ev
+        except TerminatedWorkerError:
+            pending = [i for i in range(len(units)) if i not in results]
+            for i in pending:  # one candidate per task: a crash now names its culprit
+                try:
+                    for _, evals in self._run(evaluate_units, job, units, [slice(i, i + 1)]):
+                        results[i] = evals[0]
+                except TerminatedWorkerError as exc:
+                    penalty = {k: PENALTY[k] for k in PARETO_KEYS}
+                    results[i] = Evaluation(units[i], penalty, search_loss(penalty, dict(job.weights) or None), error=f"worker died: {str(exc).splitlines()[0]}")
+        return [results[i] for i in range(len(units))]
+
+    def render(self, job: RenderJob, units: np.ndarray, *, with_presets: bool = True) -> list[tuple[np.ndarray, bytes]]:
+        """Audio ``(channels, n)`` and native preset bytes for each unit vector, in input order."""
+        units = np.atleast_2d(np.asarray(units, dtype=np.float64))
+        out: dict[int, tuple[np.ndarray, bytes]] = {}
+        for s, items in self._run(_render_with_presets if with_presets else _render_audio, job, units, self._chunks(len(units))):
+            for i, item in zip(range(s.start, s.stop), items, strict=True):
+                out[i] = item
+        return [out[i] for i in range(len(units))]
+
+
+def _render_with_presets(job: RenderJob, units: np.ndarray) -> list[tuple[np.ndarray, bytes]]:
+    return render_units(job, units, True)
+
+
+def _render_audio(job: RenderJob, units: np.ndarray) -> list[tuple[np.ndarray, bytes]]:
+    return render_units(job, units, False)
+
+
+def _tagged(fn: Any, s: slice, job: RenderJob, units: np.ndarray) -> tuple[slice, Any]:
+    return s, fn(job, units)

@@ -1,0 +1,22 @@
+"""Search: optimizer adapters, proposers, strategies, the archive and Pareto selection."""
+
+from ._archive import Archive
+from ._match import MatchResult, search
+from ._optimizers import OPTIMIZERS, make_optimizer, register_optimizer
+from ._pareto import pareto_ranks, select_diverse
+from ._strategy import PROPOSERS, Strategy, load_strategy, propose
+
+__all__ = [
+    "Archive",
+    "MatchResult",
+    "OPTIMIZERS",
+    "PROPOSERS",
+    "Strategy",
+    "load_strategy",
+    "make_optimizer",
+    "pareto_ranks",
+    "propose",
+    "register_optimizer",
+    "search",
+    "select_diverse",
+]

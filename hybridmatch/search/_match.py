@@ -1,0 +1,99 @@
+"""The search loop: proposals first, then one seeded optimizer per mode, ask/tell in batches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..render import RenderJob, RenderPool
+from ._archive import Archive
+from ._optimizers import make_optimizer
+from ._strategy import Strategy, propose
+
+__all__ = ["MatchResult", "search"]
+
+
+@dataclass
+class MatchResult:
+    archive: Archive
+    interrupted: bool
+    wall_s: float
+
+
+def _starts(proposals: np.ndarray, losses: np.ndarray, modes: int, space_dim: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Best proposal of each of ``modes`` k-means clusters, best cluster first."""
+    from scipy.cluster.vq import kmeans2
+
+    if len(proposals) == 0:
+        return []
+    k = min(modes, len(proposals))
+    if k == 1:
+        return [proposals[int(np.argmin(losses))]]
+    _, labels = kmeans2(proposals, k, minit="++", seed=rng, iter=20)
+    bests = []
+    for c in range(k):
+        members = np.nonzero(labels == c)[0]
+        if members.size:
+            bests.append(members[np.argmin(losses[members])])
+    bests.sort(key=lambda i: losses[i])
+    return [proposals[i] for i in bests]
+
+
+def search(
+    job: RenderJob,
+    strategy: Strategy,
+    pool: RenderPool,
+    archive: Archive,
+    *,
+    budget: int,
+    seed: int,
+    batch: int | None = None,
+    on_batch: Callable[[Archive], None] | None = None,
+    context: dict | None = None,
+) -> MatchResult:
+    """Spends ``budget`` renders on ``job``; every evaluation lands in ``archive`` as it arrives.
+
+    Ctrl-C stops the loop after the batch in flight; the result says so (``interrupted``)."""
+    space = job.spec.space
+    rng = np.random.default_rng(seed)
+    batch = batch or 2 * pool.workers
+    t0 = time.perf_counter()
+    interrupted = False
+    try:
+        proposals = propose(strategy.proposer, space, min(strategy.n_proposals, budget), rng, job=job, **(context or {}))
+        for start in range(0, len(proposals), batch * 4):
+            archive.extend(pool.evaluate(job, proposals[start : start + batch * 4]), origin=f"proposal:{strategy.proposer}")
+            if on_batch:
+                on_batch(archive)
+        losses = archive.losses[-len(proposals) :] if len(proposals) else np.zeros(0)
+        starts = _starts(proposals, losses, strategy.modes, space.dim, rng)
+        while len(starts) < strategy.modes:
+            starts.append(space.default_unit() if not starts else space.sample(rng, 1)[0])
+        remaining = budget - len(archive)
+        optimizers = []
+        for m, start in enumerate(starts):
+            param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=start)
+            share = max(remaining // len(starts), 1)
+            optimizers.append(make_optimizer(strategy.optimizer, param, budget=share, num_workers=batch, options=dict(strategy.optimizer_options)))
+        turn = 0
+        while len(archive) < budget:
+            n = min(batch, budget - len(archive))
+            asked = []
+            for _ in range(n):
+                m = turn % len(optimizers)
+                turn += 1
+                asked.append((m, optimizers[m].ask()))
+            units = np.array([space.from_nevergrad(c.value) for _, c in asked])
+            evals = pool.evaluate(job, units)
+            for (m, cand), ev in zip(asked, evals, strict=True):
+                optimizers[m].tell(cand, ev.loss)
+            for m in sorted({m for m, _ in asked}):
+                archive.extend([ev for (mm, _), ev in zip(asked, evals, strict=True) if mm == m], origin=f"{strategy.optimizer}:{m}")
+            if on_batch:
+                on_batch(archive)
+    except KeyboardInterrupt:
+        interrupted = True
+    return MatchResult(archive, interrupted, time.perf_counter() - t0)

@@ -1,0 +1,105 @@
+"""nevergrad optimizer adapters, registered by name. Each is a configured factory:
+``factory(parametrization, budget, num_workers, **options) -> nevergrad optimizer`` (ask/tell)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["OPTIMIZERS", "make_optimizer", "register_optimizer"]
+
+Factory = Callable[..., Any]
+OPTIMIZERS: dict[str, Factory] = {}
+
+
+def register_optimizer(name: str) -> Callable[[Factory], Factory]:
+    def deco(fn: Factory) -> Factory:
+        if name in OPTIMIZERS:
+            raise ConfigError(f"optimizer {name!r} is already registered")
+        OPTIMIZERS[name] = fn
+        return fn
+
+    return deco
+
+
+def make_optimizer(name: str, parametrization: Any, *, budget: int, num_workers: int, options: dict[str, Any] | None = None) -> Any:
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {name!r}; registered: {', '.join(sorted(OPTIMIZERS))}")
+    try:
+        return OPTIMIZERS[name](parametrization, budget=budget, num_workers=num_workers, **(options or {}))
+    except TypeError as exc:
+        raise ConfigError(f"optimizer {name!r}: bad options: {exc}") from None
+
+
+def _uniform_crossover() -> Any:
+    """A nevergrad recombination layer: the child takes this gene from a random other parent with
+    probability 1/2 (uniform crossover at parameter level; works for scalars and choice weights)."""
+    import nevergrad as ng
+
+    class UniformCrossover(ng.p.mutation.DataMutation):  # type: ignore[misc, name-defined]
+        def _layered_recombine(self, *others: Any) -> None:
+            root = self.root()
+            rng = root.random_state
+            if others and rng.rand() < 0.5:
+                donor = others[rng.randint(len(others))]
+                root.set_standardized_data(donor.get_standardized_data(reference=root), reference=root)
+
+    return UniformCrossover()
+
+
+def _with_crossover(parametrization: Any) -> Any:
+    for child in parametrization.values() if hasattr(parametrization, "values") else []:
+        target = child.indices if hasattr(child, "indices") else child
+        _uniform_crossover()(target, inplace=True)
+    return parametrization
+
+
+@register_optimizer("cma")
+def _cma(param: Any, *, budget: int, num_workers: int, popsize: int | None = None, scale: float = 1.0, elitist: bool = False) -> Any:
+    import nevergrad as ng
+
+    return ng.optimizers.ParametrizedCMA(popsize=popsize, scale=scale, elitist=elitist)(param, budget=budget, num_workers=num_workers)
+
+
+@register_optimizer("ga")
+def _ga(param: Any, *, budget: int, num_workers: int, popsize: int = 24, offsprings: int = 24, recombination_ratio: float = 0.7) -> Any:
+    """Steady-generational GA: (popsize + offsprings) truncation selection, mutation of every child
+    and uniform crossover with probability ``recombination_ratio`` (nevergrad EvolutionStrategy)."""
+    import nevergrad as ng
+
+    config = ng.families.EvolutionStrategy(
+        recombination_ratio=recombination_ratio, popsize=popsize, offsprings=offsprings, only_offsprings=False
+    )
+    return config(_with_crossover(param), budget=budget, num_workers=num_workers)
+
+
+@register_optimizer("hillclimb")
+def _hillclimb(param: Any, *, budget: int, num_workers: int, mutation: str = "discrete") -> Any:
+    """(1+1) hill climbing; ``discrete`` mutation changes each coordinate with probability 1/d."""
+    import nevergrad as ng
+
+    return ng.families.ParametrizedOnePlusOne(mutation=mutation)(param, budget=budget, num_workers=num_workers)
+
+
+@register_optimizer("de")
+def _de(param: Any, *, budget: int, num_workers: int, popsize: str | int = "standard", crossover: str = "twopoints") -> Any:
+    import nevergrad as ng
+
+    return ng.families.DifferentialEvolution(popsize=popsize, crossover=crossover)(param, budget=budget, num_workers=num_workers)
+
+
+@register_optimizer("random")
+def _random(param: Any, *, budget: int, num_workers: int) -> Any:
+    """Uniform sampling of the bounded space (nevergrad's parametrization sampler)."""
+    import nevergrad as ng
+
+    return ng.families.RandomSearchMaker(sampler="parametrization")(param, budget=budget, num_workers=num_workers)
+
+
+@register_optimizer("ngopt")
+def _ngopt(param: Any, *, budget: int, num_workers: int) -> Any:
+    import nevergrad as ng
+
+    return ng.optimizers.NGOpt(param, budget=budget, num_workers=num_workers)

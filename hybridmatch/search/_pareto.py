@@ -1,0 +1,70 @@
+"""Non-dominated sorting and diversity filtering of the archive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..objectives import PARETO_KEYS
+from ..render import Evaluation
+from ..space import ParamSpace
+
+__all__ = ["pareto_ranks", "select_diverse"]
+
+
+def pareto_ranks(points: np.ndarray) -> np.ndarray:
+    """Front index of each row of ``points`` (n, m), minimization; 0 is the non-dominated front."""
+    points = np.asarray(points, dtype=np.float64)
+    n = len(points)
+    ranks = np.full(n, -1)
+    remaining = np.arange(n)
+    front = 0
+    while remaining.size:
+        p = points[remaining]
+        le = np.all(p[:, None, :] <= p[None, :, :], axis=-1)
+        lt = np.any(p[:, None, :] < p[None, :, :], axis=-1)
+        dominated = np.any(le & lt, axis=0)  # column j dominated by some row i
+        ranks[remaining[~dominated]] = front
+        remaining = remaining[dominated]
+        front += 1
+    return ranks
+
+
+def select_diverse(
+    entries: Sequence[Evaluation],
+    space: ParamSpace,
+    *,
+    keep: int = 8,
+    min_param_distance: float = 0.05,
+    min_audio_distance: float = 0.15,
+    keys: Sequence[str] = PARETO_KEYS,
+) -> list[int]:
+    """Indices of up to ``keep`` entries: Pareto fronts in order, each front by ascending search loss,
+    skipping any candidate nearly identical to one already chosen, in parameters (RMS unit-space
+    distance modulo the space's symmetries, below ``min_param_distance``) or in audio (RMS fingerprint
+    distance below ``min_audio_distance``). Failed renders are never returned."""
+    valid = [i for i, e in enumerate(entries) if e.error is None]
+    if not valid:
+        return []
+    points = np.array([[entries[i].objectives[k] for k in keys] for i in valid])
+    ranks = pareto_ranks(points)
+    order = sorted(range(len(valid)), key=lambda j: (ranks[j], entries[valid[j]].loss))
+    chosen: list[int] = []
+    for j in order:
+        cand = entries[valid[j]]
+        ok = True
+        for c in chosen:
+            other = entries[c]
+            if space.distance(cand.unit, other.unit) < min_param_distance:
+                ok = False
+                break
+            if cand.fingerprint.size and other.fingerprint.size:
+                if float(np.sqrt(np.mean((cand.fingerprint - other.fingerprint) ** 2))) < min_audio_distance:
+                    ok = False
+                    break
+        if ok:
+            chosen.append(valid[j])
+            if len(chosen) == keep:
+                break
+    return chosen

@@ -1,0 +1,90 @@
+"""Strategies: a proposer plus an optimizer, declared as data in ``strategies/*.toml``."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..objectives import DEFAULT_WEIGHTS, PARETO_KEYS
+from ..space import ParamSpace
+from ._optimizers import OPTIMIZERS
+
+__all__ = ["Strategy", "load_strategy", "PROPOSERS", "propose"]
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """``proposer`` makes ``n_proposals`` initial candidates (rendered first, counted in the budget);
+    their best ``modes`` clusters each seed one ``optimizer`` run, sharing the rest of the budget."""
+
+    name: str
+    optimizer: str
+    optimizer_options: Mapping[str, Any] = field(default_factory=dict)
+    proposer: str = "none"
+    n_proposals: int = 0
+    modes: int = 1
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    description: str = ""
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], *, name: str = "") -> Strategy:
+        name = str(raw.get("name", name))
+        opt = raw.get("optimizer")
+        if not isinstance(opt, Mapping) or "name" not in opt:
+            raise ConfigError(f"strategy {name}: needs an [optimizer] table with a name")
+        if opt["name"] not in OPTIMIZERS:
+            raise ConfigError(f"strategy {name}: unknown optimizer {opt['name']!r}; known: {', '.join(sorted(OPTIMIZERS))}")
+        prop = raw.get("proposer", {})
+        if prop.get("name", "none") not in PROPOSERS:
+            raise ConfigError(f"strategy {name}: unknown proposer {prop.get('name')!r}; known: {', '.join(sorted(PROPOSERS))}")
+        weights = dict(raw.get("loss", DEFAULT_WEIGHTS))
+        bad = set(weights) - set(PARETO_KEYS)
+        if bad:
+            raise ConfigError(f"strategy {name}: unknown loss terms {sorted(bad)}")
+        modes = int(opt.get("modes", 1))
+        n = int(prop.get("n", 0))
+        if modes < 1 or n < 0:
+            raise ConfigError(f"strategy {name}: modes must be >= 1 and proposer n >= 0")
+        return cls(
+            name=name,
+            optimizer=str(opt["name"]),
+            optimizer_options=dict(opt.get("options", {})),
+            proposer=str(prop.get("name", "none")),
+            n_proposals=n,
+            modes=modes,
+            weights=weights,
+            description=str(raw.get("description", "")),
+        )
+
+
+def load_strategy(path: str | Path) -> Strategy:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"strategy file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"malformed TOML in {path}: {exc}") from None
+    return Strategy.from_dict(raw, name=path.stem)
+
+
+def _none(space: ParamSpace, n: int, rng: np.random.Generator, **_: Any) -> np.ndarray:
+    return np.zeros((0, space.dim))
+
+
+def _random(space: ParamSpace, n: int, rng: np.random.Generator, **_: Any) -> np.ndarray:
+    return space.sample(rng, n)
+
+
+PROPOSERS: dict[str, Any] = {"none": _none, "random": _random}
+
+
+def propose(name: str, space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:
+    """Initial population, shape ``(n, d)`` unit vectors."""
+    return np.asarray(PROPOSERS[name](space, n, rng, **context), dtype=np.float64).reshape(-1, space.dim)

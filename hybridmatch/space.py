@@ -1,0 +1,441 @@
+"""Typed synth parameter spaces with two faces: unit vectors for searchers, native values for synths.
+
+A :class:`ParamSpace` is loaded from ``configs/synths/*.toml``. Every parameter owns one coordinate
+of the unit cube ``[0, 1]^d``:
+
+- ``continuous``: ``linear``, ``log`` or ``skew`` (``low + (high - low) * u ** skew``) scaling;
+- ``integer``: ``n = high - low + 1`` equal bins, native value ``low + bin``;
+- ``choice``: ``k`` equal bins over an explicit list of native values (strings, ints, floats).
+
+Discrete coordinates decode by bin, and a discrete native value encodes to its bin's centre, so
+``to_unit(to_native(u))`` is a fixed point and ``to_native(to_unit(v)) == v`` exactly. Optimizers
+never see the bins: :meth:`ParamSpace.to_nevergrad` declares integers and choices to nevergrad as
+integer-cast scalars and ``ng.p.Choice``; the CNF sees choices as one-hot blocks
+(:meth:`ParamSpace.to_model`).
+
+Example
+-------
+>>> space = ParamSpace.from_dict({"param": [
+...     {"name": "cutoff", "kind": "continuous", "low": 20.0, "high": 20000.0, "scale": "log"},
+...     {"name": "wave", "kind": "choice", "values": ["sine", "saw"]}]})
+>>> space.to_native(np.array([0.0, 0.9]))
+{'cutoff': 20.0, 'wave': 'saw'}
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = ["Param", "Prior", "SymmetryGroup", "ParamSpace", "load_space"]
+
+Kind = Literal["continuous", "integer", "choice"]
+Scale = Literal["linear", "log", "skew"]
+Native = float | int | str
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Sampling prior on one coordinate: with probability ``p_const`` the parameter takes ``const``
+    (the synth-permutations "constant with probability p" prior), otherwise it is uniform on the unit
+    sub-range ``[lo, hi]``."""
+
+    lo: float = 0.0
+    hi: float = 1.0
+    const: Native | None = None
+    p_const: float = 0.0
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searchable parameter. ``name`` is the synth's own name for it."""
+
+    name: str
+    kind: Kind
+    low: float = 0.0
+    high: float = 1.0
+    scale: Scale = "linear"
+    skew: float = 1.0
+    values: tuple[Native, ...] = ()
+    default: Native | None = None
+    prior: Prior = field(default_factory=Prior)
+    label: str = ""
+
+    @property
+    def n_bins(self) -> int:
+        """Number of discrete values (0 for continuous)."""
+        if self.kind == "choice":
+            return len(self.values)
+        if self.kind == "integer":
+            return int(self.high - self.low) + 1
+        return 0
+
+    def to_native(self, u: float) -> Native:
+        u = min(max(float(u), 0.0), 1.0)
+        if self.kind == "continuous":
+            if self.scale == "log":
+                return float(self.low * (self.high / self.low) ** u)
+            if self.scale == "skew":
+                return float(self.low + (self.high - self.low) * u**self.skew)
+            return float(self.low + (self.high - self.low) * u)
+        index = min(int(u * self.n_bins), self.n_bins - 1)
+        if self.kind == "integer":
+            return int(self.low) + index
+        return self.values[index]
+
+    def index_of(self, value: Native) -> int:
+        """Bin index of a discrete native value."""
+        if self.kind == "integer":
+            index = int(round(float(value))) - int(self.low)
+        else:
+            matches = [i for i, v in enumerate(self.values) if v == value or str(v) == str(value)]
+            if not matches:
+                raise ConfigError(f"{self.name}: {value!r} is not one of {list(self.values)}")
+            index = matches[0]
+        if not 0 <= index < self.n_bins:
+            raise ConfigError(f"{self.name}: {value!r} is outside [{self.low}, {self.high}]")
+        return index
+
+    def to_unit(self, value: Native) -> float:
+        if self.kind != "continuous":
+            return (self.index_of(value) + 0.5) / self.n_bins
+        v = float(value)
+        if self.scale == "log":
+            u = math.log(v / self.low) / math.log(self.high / self.low)
+        elif self.scale == "skew":
+            u = max((v - self.low) / (self.high - self.low), 0.0) ** (1.0 / self.skew)
+        else:
+            u = (v - self.low) / (self.high - self.low)
+        return min(max(u, 0.0), 1.0)
+
+
+@dataclass(frozen=True)
+class SymmetryGroup:
+    """Slots whose contents can be permuted without changing the sound (e.g. oscillators 1-3).
+
+    ``slots[i][j]`` is the name of the j-th parameter of slot i; every slot lists the same roles."""
+
+    name: str
+    slots: tuple[tuple[str, ...], ...]
+
+
+def _parse_prior(raw: Any, name: str) -> Prior:
+    if raw is None:
+        return Prior()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"param {name}: prior must be a table")
+    unknown = set(raw) - {"lo", "hi", "const", "p"}
+    if unknown:
+        raise ConfigError(f"param {name}: unknown prior keys {sorted(unknown)}")
+    prior = Prior(
+        lo=float(raw.get("lo", 0.0)),
+        hi=float(raw.get("hi", 1.0)),
+        const=raw.get("const"),
+        p_const=float(raw.get("p", 0.0 if raw.get("const") is None else 1.0)),
+    )
+    if not (0.0 <= prior.lo <= prior.hi <= 1.0) or not 0.0 <= prior.p_const <= 1.0:
+        raise ConfigError(f"param {name}: prior needs 0 <= lo <= hi <= 1 and 0 <= p <= 1")
+    return prior
+
+
+def _parse_param(raw: Mapping[str, Any]) -> Param:
+    try:
+        name = str(raw["name"])
+        kind = raw["kind"]
+    except KeyError as exc:
+        raise ConfigError(f"every [[param]] needs a {exc.args[0]!r}") from None
+    if kind not in ("continuous", "integer", "choice"):
+        raise ConfigError(f"param {name}: kind must be continuous, integer or choice, not {kind!r}")
+    known = {"name", "kind", "low", "high", "scale", "skew", "values", "default", "prior", "label"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"param {name}: unknown keys {sorted(unknown)}")
+    values = tuple(raw.get("values", ()))
+    if kind == "choice" and len(values) < 2:
+        raise ConfigError(f"param {name}: a choice needs at least two values")
+    low = float(raw.get("low", 0.0))
+    high = float(raw.get("high", 1.0 if kind != "integer" else 0.0))
+    scale = raw.get("scale", "linear")
+    if scale not in ("linear", "log", "skew"):
+        raise ConfigError(f"param {name}: scale must be linear, log or skew")
+    if kind != "choice" and not high > low:
+        raise ConfigError(f"param {name}: needs high > low")
+    if scale == "log" and low <= 0:
+        raise ConfigError(f"param {name}: a log scale needs low > 0")
+    param = Param(
+        name=name,
+        kind=kind,
+        low=low,
+        high=high,
+        scale=scale,
+        skew=float(raw.get("skew", 1.0)),
+        values=values,
+        default=raw.get("default"),
+        prior=_parse_prior(raw.get("prior"), name),
+        label=str(raw.get("label", "")),
+    )
+    if param.prior.const is not None:
+        param.to_unit(param.prior.const)  # validates the constant
+    return param
+
+
+class ParamSpace:
+    """An ordered set of :class:`Param` plus symmetry groups and fixed native settings.
+
+    ``fixed`` holds native settings that are applied on every render but never searched; ``meta``
+    holds backend-specific data (e.g. modulation routings) that the synth interprets.
+    """
+
+    def __init__(
+        self,
+        params: Sequence[Param],
+        *,
+        symmetries: Sequence[SymmetryGroup] = (),
+        fixed: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        name: str = "",
+    ) -> None:
+        names = [p.name for p in params]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"duplicate parameter names: {duplicates}")
+        if not params:
+            raise ConfigError("a parameter space needs at least one [[param]]")
+        self.params: tuple[Param, ...] = tuple(params)
+        self.index: dict[str, int] = {n: i for i, n in enumerate(names)}
+        self.symmetries = tuple(symmetries)
+        self.fixed: dict[str, Any] = dict(fixed or {})
+        self.meta: dict[str, Any] = dict(meta or {})
+        self.name = name
+        for group in self.symmetries:
+            widths = {len(slot) for slot in group.slots}
+            if len(widths) != 1:
+                raise ConfigError(f"symmetry {group.name}: every slot must list the same roles")
+            for slot in group.slots:
+                for member in slot:
+                    if member not in self.index:
+                        raise ConfigError(f"symmetry {group.name}: unknown parameter {member!r}")
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], *, name: str = "") -> ParamSpace:
+        """Builds a space from a parsed TOML table (see ``configs/synths``)."""
+        params = [_parse_param(p) for p in raw.get("param", [])]
+        symmetries = []
+        for group in raw.get("symmetry", []):
+            try:
+                symmetries.append(
+                    SymmetryGroup(str(group["name"]), tuple(tuple(map(str, s)) for s in group["slots"]))
+                )
+            except (KeyError, TypeError):
+                raise ConfigError("every [[symmetry]] needs a name and a list of slots") from None
+        return cls(
+            params,
+            symmetries=symmetries,
+            fixed=raw.get("fixed", {}),
+            meta=raw.get("meta", {}),
+            name=name or str(raw.get("name", "")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The inverse of :meth:`from_dict`; the result serializes to TOML or JSON."""
+        out: dict[str, Any] = {"name": self.name, "param": []}
+        for p in self.params:
+            entry: dict[str, Any] = {"name": p.name, "kind": p.kind}
+            if p.kind == "choice":
+                entry["values"] = list(p.values)
+            else:
+                entry.update(low=p.low, high=p.high)
+            if p.kind == "continuous" and p.scale != "linear":
+                entry["scale"] = p.scale
+                if p.scale == "skew":
+                    entry["skew"] = p.skew
+            if p.default is not None:
+                entry["default"] = p.default
+            if p.prior != Prior():
+                prior: dict[str, Any] = {"lo": p.prior.lo, "hi": p.prior.hi}
+                if p.prior.const is not None:
+                    prior.update(const=p.prior.const, p=p.prior.p_const)
+                entry["prior"] = prior
+            if p.label:
+                entry["label"] = p.label
+            out["param"].append(entry)
+        if self.symmetries:
+            out["symmetry"] = [{"name": g.name, "slots": [list(s) for s in g.slots]} for g in self.symmetries]
+        if self.fixed:
+            out["fixed"] = dict(self.fixed)
+        if self.meta:
+            out["meta"] = dict(self.meta)
+        return out
+
+    # ------------------------------------------------------------------ basic faces
+    @property
+    def dim(self) -> int:
+        return len(self.params)
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def _check(self, unit: np.ndarray) -> np.ndarray:
+        unit = np.asarray(unit, dtype=np.float64)
+        if unit.shape[-1] != self.dim:
+            raise ConfigError(f"expected unit vectors of length {self.dim}, got shape {unit.shape}")
+        if not np.all(np.isfinite(unit)):
+            raise ConfigError("unit vector contains NaN or inf")
+        return np.clip(unit, 0.0, 1.0)
+
+    def to_native(self, unit: np.ndarray) -> dict[str, Native]:
+        """Unit vector, shape ``(d,)`` → ``{name: native value}``."""
+        unit = self._check(unit)
+        return {p.name: p.to_native(u) for p, u in zip(self.params, unit, strict=True)}
+
+    def to_unit(self, values: Mapping[str, Native]) -> np.ndarray:
+        """``{name: native value}`` → unit vector, shape ``(d,)``. Missing names use the default."""
+        out = np.empty(self.dim)
+        for i, p in enumerate(self.params):
+            if p.name in values:
+                out[i] = p.to_unit(values[p.name])
+            elif p.default is not None:
+                out[i] = p.to_unit(p.default)
+            else:
+                raise ConfigError(f"no value and no default for parameter {p.name!r}")
+        return out
+
+    def snap(self, unit: np.ndarray) -> np.ndarray:
+        """Moves discrete coordinates to their bin centres (the canonical unit vector)."""
+        unit = self._check(unit).copy()
+        for i, p in enumerate(self.params):
+            if p.kind != "continuous":
+                n = p.n_bins
+                unit[..., i] = (np.minimum(np.floor(unit[..., i] * n), n - 1) + 0.5) / n
+        return unit
+
+    def default_unit(self) -> np.ndarray:
+        """Unit vector of the declared defaults (centre of the range where none is declared)."""
+        return np.array([p.to_unit(p.default) if p.default is not None else 0.5 for p in self.params])
+
+    # ------------------------------------------------------------------ priors
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draws ``n`` unit vectors from the declared priors, shape ``(n, d)``."""
+        out = np.empty((n, self.dim))
+        for i, p in enumerate(self.params):
+            col = p.prior.lo + (p.prior.hi - p.prior.lo) * rng.random(n)
+            if p.prior.const is not None and p.prior.p_const > 0:
+                const = rng.random(n) < p.prior.p_const
+                col[const] = p.to_unit(p.prior.const)
+            out[:, i] = col
+        return self.snap(out) if n else out
+
+    # ------------------------------------------------------------------ symmetries
+    def permute(self, unit: np.ndarray, group: str | SymmetryGroup, perm: Sequence[int]) -> np.ndarray:
+        """Moves the contents of slot ``perm[i]`` into slot ``i`` of ``group``."""
+        g = group if isinstance(group, SymmetryGroup) else {s.name: s for s in self.symmetries}[group]
+        unit = np.array(unit, dtype=np.float64, copy=True)
+        source = unit.copy()
+        for dst, src in enumerate(perm):
+            for a, b in zip(g.slots[dst], g.slots[src], strict=True):
+                unit[..., self.index[a]] = source[..., self.index[b]]
+        return unit
+
+    def orbit(self, unit: np.ndarray) -> np.ndarray:
+        """Every symmetry-equivalent copy of ``unit``, shape ``(m, d)`` (the identity first)."""
+        copies = [np.asarray(unit, dtype=np.float64)]
+        for g in self.symmetries:
+            copies = [
+                self.permute(c, g, perm) for c in copies for perm in itertools.permutations(range(len(g.slots)))
+            ]
+        return np.stack(copies)
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> float:
+        """RMS unit-space distance between two patches, minimized over the declared symmetries."""
+        diffs = self.orbit(a) - np.asarray(b, dtype=np.float64)[None]
+        return float(np.sqrt(np.mean(diffs**2, axis=-1)).min())
+
+    # ------------------------------------------------------------------ model face (one-hot)
+    def model_dim(self) -> int:
+        """Width of the model representation: one column per continuous param, k per choice."""
+        return sum(p.n_bins if p.kind == "choice" else 1 for p in self.params)
+
+    def to_model(self, unit: np.ndarray) -> np.ndarray:
+        """Unit vectors ``(..., d)`` → model vectors ``(..., model_dim)`` with choices one-hot."""
+        unit = self._check(unit)
+        cols = []
+        for i, p in enumerate(self.params):
+            if p.kind == "choice":
+                idx = np.minimum((unit[..., i] * p.n_bins).astype(int), p.n_bins - 1)
+                cols.append(np.eye(p.n_bins)[idx])
+            else:
+                cols.append(unit[..., i : i + 1])
+        return np.concatenate(cols, axis=-1)
+
+    def from_model(self, x: np.ndarray) -> np.ndarray:
+        """Model vectors → unit vectors; one-hot blocks decode by argmax."""
+        x = np.asarray(x, dtype=np.float64)
+        out, col = [], 0
+        for p in self.params:
+            if p.kind == "choice":
+                idx = np.argmax(x[..., col : col + p.n_bins], axis=-1)
+                out.append((idx + 0.5) / p.n_bins)
+                col += p.n_bins
+            else:
+                out.append(np.clip(x[..., col], 0.0, 1.0))
+                col += 1
+        return self.snap(np.stack(out, axis=-1))
+
+    # ------------------------------------------------------------------ optimizer face
+    def to_nevergrad(self, *, seed: int, init: np.ndarray | None = None, sigma: float = 0.25) -> Any:
+        """A nevergrad ``ng.p.Dict`` over this space. Continuous → bounded ``Scalar``; integer →
+        integer-cast ``Scalar``; choice → ``ng.p.Choice`` over bin indices. ``init`` (a unit vector)
+        sets the starting point (CMA-ES mean, hill-climb start)."""
+        import nevergrad as ng
+
+        init_unit = self.default_unit() if init is None else self._check(init)
+        content: dict[str, Any] = {}
+        for p, u in zip(self.params, init_unit, strict=True):
+            if p.kind == "choice":
+                choice = ng.p.Choice(list(range(p.n_bins)))
+                choice.value = min(int(u * p.n_bins), p.n_bins - 1)
+                content[p.name] = choice
+            elif p.kind == "integer":
+                n = p.n_bins
+                scalar = ng.p.Scalar(init=float(min(int(u * n), n - 1)), lower=0.0, upper=float(n - 1))
+                scalar.set_mutation(sigma=max(sigma * n, 0.5)).set_integer_casting()
+                content[p.name] = scalar
+            else:
+                content[p.name] = ng.p.Scalar(init=float(u), lower=0.0, upper=1.0).set_mutation(sigma=sigma)
+        param = ng.p.Dict(**content)
+        param.random_state = np.random.RandomState(seed)
+        return param
+
+    def from_nevergrad(self, value: Mapping[str, Any]) -> np.ndarray:
+        """The value of a :meth:`to_nevergrad` candidate → canonical unit vector."""
+        out = np.empty(self.dim)
+        for i, p in enumerate(self.params):
+            v = value[p.name]
+            out[i] = (int(v) + 0.5) / p.n_bins if p.kind != "continuous" else min(max(float(v), 0.0), 1.0)
+        return out
+
+
+def load_space(path: str | Path) -> ParamSpace:
+    """Reads a ParamSpace TOML file; any problem is a one-line :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"malformed TOML in {path}: {exc}") from None
+    return ParamSpace.from_dict(raw, name=raw.get("name", path.stem))

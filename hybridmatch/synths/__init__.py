@@ -1,0 +1,108 @@
+"""Synth backends behind one protocol, registered by name.
+
+Every backend is built inside the worker that uses it from a picklable :class:`SynthSpec`, because
+synth engines hold state and must not be shared between threads or processes.
+
+Example
+-------
+>>> from hybridmatch.space import ParamSpace
+>>> space = ParamSpace.from_dict({"param": [{"name": "osc1_freq", "kind": "continuous",
+...     "low": 100.0, "high": 1000.0, "scale": "log"}]})
+>>> synth = SynthSpec("toy", space).build()
+>>> synth.render(synth.space.to_native(np.array([0.5])), note=60, duration=0.1, seconds=0.2).shape
+(1, 8820)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import ConfigError, SynthError
+from ..space import Native, ParamSpace
+
+__all__ = ["Synth", "SynthSpec", "register", "registered", "PRESET_EXT"]
+
+
+@runtime_checkable
+class Synth(Protocol):
+    """What the engine needs of a synth backend."""
+
+    space: ParamSpace
+    sample_rate: int
+
+    def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float) -> np.ndarray:
+        """Renders one note: ``duration`` s held, ``seconds`` s of audio → float32 ``(channels, n)``."""
+        ...
+
+    def export(self, values: Mapping[str, Native], path: str | Path) -> Path:
+        """Writes the native preset (``.vital``, ``.syx``, ...) and returns its path."""
+        ...
+
+
+_REGISTRY: dict[str, str] = {}
+PRESET_EXT: dict[str, str] = {}
+
+
+def register(name: str, target: str, *, preset_ext: str) -> None:
+    """Registers ``"module:Class"`` under ``name``. Duplicate names are refused."""
+    if name in _REGISTRY:
+        raise ConfigError(f"synth {name!r} is already registered")
+    _REGISTRY[name] = target
+    PRESET_EXT[name] = preset_ext
+
+
+def registered() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+register("vital", "hybridmatch.synths._vital:VitalSynth", preset_ext=".vital")
+register("dexed", "hybridmatch.synths._dexed:DexedSynth", preset_ext=".syx")
+register("toy", "hybridmatch.synths._toy:ToySynth", preset_ext=".json")
+
+
+def _resolve(name: str) -> type:
+    target = _REGISTRY.get(name, name if ":" in name else None)
+    if target is None:
+        raise ConfigError(f"unknown synth {name!r}; registered: {', '.join(registered())}")
+    module, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    except ImportError as exc:
+        raise SynthError(f"synth {name!r} needs a package that is not installed: {exc}") from None
+    except AttributeError:
+        raise ConfigError(f"synth {name!r}: {target} does not exist") from None
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    """Picklable recipe for a synth instance: backend name (or ``"module:Class"``), space, options."""
+
+    backend: str
+    space: ParamSpace
+    sample_rate: int = 44100
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Synth:
+        cls = _resolve(self.backend)
+        return cls(self.space, sample_rate=self.sample_rate, **dict(self.options))  # type: ignore[no-any-return]
+
+    @property
+    def preset_ext(self) -> str:
+        return PRESET_EXT.get(self.backend, ".json")
+
+    def validate(self) -> None:
+        """Fails fast in the parent (unknown backend) without building an engine."""
+        _resolve(self.backend)
+
+
+def export_bank(spec: SynthSpec, patches: Sequence[Mapping[str, Native]], path: str | Path) -> Path | None:
+    """Writes every patch into one native bank file where the backend supports it, else ``None``."""
+    synth = spec.build()
+    writer = getattr(synth, "export_bank", None)
+    return writer(patches, path) if writer is not None else None
