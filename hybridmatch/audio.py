@@ -189,7 +189,8 @@ def load_target(
     note: int | None = None,
     duration: float | None = None,
     max_seconds: float = 60.0,
+    trim: bool = True,
 ) -> Target:
     """:func:`load_audio` then :func:`analyse`."""
     audio, rate = load_audio(path, max_seconds=max_seconds)
-    return analyse(audio, rate, sample_rate=sample_rate, note=note, duration=duration, name=Path(path).stem)
+    return analyse(audio, rate, sample_rate=sample_rate, note=note, duration=duration, name=Path(path).stem, trim=trim)

@@ -205,16 +205,17 @@ def bench_render(synth: str, config: str | None, workers: list[int], renders: in
 @click.option("--workers", default=2, show_default=True, type=int)
 @click.option("--out", required=True, help="results folder, e.g. results/search-baselines")
 @click.option("--quiet", is_flag=True)
+@click.option("--report-only", is_flag=True, help="summarize the finished runs without running the rest")
 @friendly
 def compare(targets: str, strategies: str, budgets: list[int], seeds: int, synth: str, config: str | None,
-            workers: int, out: str, quiet: bool) -> None:
+            workers: int, out: str, quiet: bool, report_only: bool) -> None:
     """Run every strategy x target x seed at the largest budget; read smaller budgets off the anytime
     curve; write summary.md and runs.csv (resumable)."""
     from .compare import compare as run_compare
 
     spec = resolve_synth(synth, config)
     strats = [resolve_strategy(s.strip()) for s in strategies.split(",") if s.strip()]
-    summary = run_compare(Path(targets), spec, strats, budgets=budgets, seeds=seeds, workers=workers, out=Path(out), quiet=quiet)
+    summary = run_compare(Path(targets), spec, strats, budgets=budgets, seeds=seeds, workers=workers, out=Path(out), quiet=quiet, report_only=report_only)
     click.echo(summary)
 
 

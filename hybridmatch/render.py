@@ -212,7 +212,9 @@ class RenderPool:
         return Parallel(n_jobs=self.workers, backend="loky", return_as="generator_unordered")
 
     def _chunks(self, n: int) -> list[slice]:
-        size = self.chunk or max(1, math.ceil(n / self.workers))
+        # One candidate per task by default: joblib hands the next task to whichever worker is free,
+        # so a slow patch does not leave the other workers idle until the batch ends.
+        size = self.chunk or 1
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
     def _run(self, fn: Any, job: RenderJob, units: np.ndarray, slices: Sequence[slice]) -> Iterator[tuple[slice, Any]]:

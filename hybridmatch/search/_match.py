@@ -59,7 +59,7 @@ def search(
     Ctrl-C stops the loop after the batch in flight; the result says so (``interrupted``)."""
     space = job.spec.space
     rng = np.random.default_rng(seed)
-    batch = batch or 2 * pool.workers
+    batch = batch or 4 * pool.workers  # ask/tell rounds sized to the workers
     t0 = time.perf_counter()
     interrupted = False
     try:

@@ -1,0 +1,193 @@
+"""``hybridmatch compare``: strategies x targets x seeds at a fixed render budget.
+
+Every run goes once to the largest budget; a smaller budget ``b`` is read off the run's anytime
+curve (the best-loss candidate among the first ``b`` renders), so no work is repeated. Each run
+keeps its archive under ``OUT/runs/<strategy>/<target>/s<seed>/`` and a ``done.json`` when it has
+finished, so an interrupted comparison resumes where it stopped.
+
+Targets are the audio files in a folder. A ``<stem>.json`` next to a file (as written by
+``hybridmatch sample``) gives the true note and duration and marks the file as an exact synth render
+(no silence trimming); other files are analysed like ``run`` does.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .audio import load_target
+from .engine import Progress, atomic_write
+from .errors import ConfigError
+from .objectives import PARETO_KEYS
+from .render import RenderJob, RenderPool
+from .search import Archive, Strategy, search
+
+__all__ = ["compare", "AUDIO_EXTS"]
+
+AUDIO_EXTS = (".wav", ".flac", ".aif", ".aiff", ".mp3")
+METRICS = ("mss", "wmfcc", "sot", "rms_cosine")
+
+
+def _targets(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise ConfigError(f"--targets must be a folder of audio files: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTS)
+    if not files:
+        raise ConfigError(f"no audio files in {folder}")
+    return files
+
+
+def _rows(archive: Archive, budgets: Sequence[int]) -> list[dict[str, float]]:
+    best = archive.anytime()
+    rows = []
+    for b in budgets:
+        e = archive.entries[best[min(b, len(best)) - 1]]
+        rows.append({"budget": b, **{k: e.objectives[k] for k in PARETO_KEYS}, "rms_cosine": 1.0 - e.objectives["rms"], "loss": e.loss})
+    return rows
+
+
+def compare(
+    targets: Path,
+    spec: Any,
+    strategies: Sequence[Strategy],
+    *,
+    budgets: Sequence[int],
+    seeds: int,
+    workers: int,
+    out: Path,
+    quiet: bool = False,
+    report_only: bool = False,
+) -> str:
+    """Runs (or resumes) the comparison; writes ``runs.csv``, ``summary.md`` and ``anytime.png``."""
+    files = _targets(targets)
+    max_budget = max(budgets)
+    out.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, Any]] = []
+    curves: dict[str, list[np.ndarray]] = {s.name: [] for s in strategies}
+    total = len(files) * len(strategies) * seeds
+    progress = Progress(total, quiet=quiet, label="compare")
+    done_count = 0
+    with RenderPool(workers) as pool:
+        for path in files:
+            meta_path = path.with_suffix(".json")
+            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+            target = load_target(path, sample_rate=spec.sample_rate, note=meta.get("note"), duration=meta.get("duration"), trim=not meta)
+            for strategy in strategies:
+                job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
+                for seed in range(seeds):
+                    run_dir = out / "runs" / strategy.name / path.stem / f"s{seed}"
+                    done = run_dir / "done.json"
+                    if done.exists():
+                        info = json.loads(done.read_text())
+                    elif report_only:  # summarize what has finished; run nothing
+                        continue
+                    else:
+                        archive = Archive(run_dir / "archive.jsonl")
+                        t0 = time.perf_counter()
+                        result = search(job, strategy, pool, archive, budget=max_budget, seed=seed)
+                        archive.close()
+                        if result.interrupted:
+                            raise KeyboardInterrupt
+                        info = {"wall_s": time.perf_counter() - t0, "renders": len(archive)}
+                        atomic_write(done, json.dumps(info).encode())
+                    archive = Archive.load(run_dir / "archive.jsonl")
+                    losses = archive.losses
+                    curves[strategy.name].append(np.array([archive.entries[i].objectives["mss"] for i in archive.anytime()]))
+                    for row in _rows(archive, budgets):
+                        records.append({"strategy": strategy.name, "target": path.stem, "seed": seed, **row,
+                                        "wall_s": info["wall_s"] * min(row["budget"], len(losses)) / max(len(losses), 1)})
+                    done_count += 1
+                    progress._bar and progress._bar.update(progress._task, completed=done_count, info=f"{strategy.name} {path.stem} s{seed}")
+    progress.close()
+    if not records:
+        raise ConfigError(f"no finished runs under {out}")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(records[0]))
+    writer.writeheader()
+    writer.writerows(records)
+    atomic_write(out / "runs.csv", buf.getvalue().encode())
+    summary = _summary(records, strategies, budgets, curves, spec, len(files), seeds, targets)
+    atomic_write(out / "summary.md", summary.encode())
+    _plot(curves, out / "anytime.png", f"{spec.backend} / {spec.space.name}")
+    return summary
+
+
+def _q(values: Sequence[float]) -> str:
+    v = np.asarray(values, dtype=float)
+    return f"{np.median(v):.3g} [{np.percentile(v, 25):.3g}, {np.percentile(v, 75):.3g}]"
+
+
+def _summary(records: list[dict[str, Any]], strategies: Sequence[Strategy], budgets: Sequence[int], curves: dict[str, list[np.ndarray]],
+             spec: Any, n_targets: int, seeds: int, targets: Path) -> str:
+    names = [s.name for s in strategies]
+    finished = len({(r["strategy"], r["target"], r["seed"]) for r in records})
+    lines = [
+        f"# compare: {spec.backend} / {spec.space.name}",
+        "",
+        f"{finished} of {n_targets * seeds * len(names)} runs finished. {n_targets} targets from `{targets}`, {seeds} seeds, strategies {', '.join(names)}; budgets {', '.join(map(str, budgets))} "
+        "read off each run's anytime curve (the candidate with the best search loss after b renders).",
+        "Cells: median [25th, 75th percentile] over targets x seeds. Lower is better except rms_cosine.",
+        "",
+    ]
+    for b in budgets:
+        lines += [f"## budget {b}", "", "| strategy | " + " | ".join(METRICS) + " | wall s |", "|---|" + "---:|" * (len(METRICS) + 1)]
+        for n in names:
+            rows = [r for r in records if r["strategy"] == n and r["budget"] == b]
+            lines.append(f"| {n} | " + " | ".join(_q([r[m] for r in rows]) for m in METRICS) + f" | {_q([r['wall_s'] for r in rows])} |")
+        lines.append("")
+    b = max(budgets)
+    lines += [f"## pairwise win rate on MSS at budget {b}", "", "Share of (target, seed) pairs where the row strategy's MSS is lower than the column's.", "",
+              "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    by = {(r["strategy"], r["target"], r["seed"]): r["mss"] for r in records if r["budget"] == b}
+    for a in names:
+        cells = []
+        for c in names:
+            keys = [(t, s) for (n, t, s) in by if n == a and (c, t, s) in by]
+            cells.append("-" if a == c else f"{np.mean([by[(a, t, s)] < by[(c, t, s)] for t, s in keys]):.0%}")
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    lines += ["", f"## renders to reach (median anytime MSS)", "",
+              "Renders the row strategy needs for its median best-so-far MSS to reach the column strategy's median MSS at the full budget "
+              "(`>N` when it never does).", "", "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    medians = {n: np.median(np.stack(curves[n]), axis=0) for n in names if curves[n]}
+    for a in names:
+        cells = []
+        for c in names:
+            goal = medians[c][-1]
+            hit = np.nonzero(medians[a] <= goal)[0]
+            cells.append(str(int(hit[0]) + 1) if hit.size else f">{len(medians[a])}")
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    lines += ["", "![anytime MSS](anytime.png)", ""]
+    return "\n".join(lines)
+
+
+def _plot(curves: dict[str, list[np.ndarray]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, runs in curves.items():
+        if not runs:
+            continue
+        stack = np.stack(runs)
+        x = np.arange(1, stack.shape[1] + 1)
+        ax.plot(x, np.median(stack, axis=0), label=name)
+        ax.fill_between(x, np.percentile(stack, 25, axis=0), np.percentile(stack, 75, axis=0), alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("renders")
+    ax.set_ylabel("MSS of best-so-far candidate (dB)")
+    ax.set_title(f"anytime MSS, median and IQR: {title}")
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
