@@ -55,16 +55,13 @@ def resolve_strategy(name: str) -> Any:
     return load_strategy(_resolve("strategy", name, "strategies"))
 
 
-def _auto(kind: type, flag: str) -> Callable[[Any, Any, str], Any]:
-    def convert(ctx: Any, param: Any, value: str) -> Any:
-        if value == "auto":
-            return None
-        try:
-            return kind(value)
-        except ValueError:
-            raise ConfigError(f"{flag} must be 'auto' or a number, got {value!r}") from None
-
-    return convert
+def _auto(value: str, kind: type, flag: str) -> Any:
+    if value == "auto":
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(f"{flag} must be 'auto' or a number, got {value!r}") from None
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -109,21 +106,21 @@ def _load(target: str, spec: Any, note: int | None, duration: float | None, max_
 @click.option("--budget", default=500, show_default=True, type=int, help="number of synth renders")
 @click.option("--workers", default=max(1, min(os.cpu_count() or 1, 8)), show_default="CPU cores", type=int)
 @click.option("--keep", default=8, show_default=True, type=int, help="size of the returned set")
-@click.option("--note", default="auto", callback=_auto(int, "--note"), help="MIDI note, or auto (pYIN)")
-@click.option("--duration", default="auto", callback=_auto(float, "--duration"), help="note-on seconds, or auto")
+@click.option("--note", default="auto", help="MIDI note, or auto (pYIN)")
+@click.option("--duration", default="auto", help="note-on seconds, or auto")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", default=None, help="output folder [default: ./hybridmatch-out/<target stem>]")
 @click.option("--max-seconds", default=60.0, show_default=True, type=float, help="longest target accepted")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @friendly
 def run(target: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int,
-        note: int | None, duration: float | None, seed: int, out: str | None, max_seconds: float, quiet: bool) -> None:
+        note: str, duration: str, seed: int, out: str | None, max_seconds: float, quiet: bool) -> None:
     """Match TARGET (wav/flac/aiff/mp3) and write presets, renders and results.json."""
     from .engine import run_match
 
     spec = resolve_synth(synth, config)
     strat = resolve_strategy(strategy)
-    tgt = _load(target, spec, note, duration, max_seconds)
+    tgt = _load(target, spec, _auto(note, int, "--note"), _auto(duration, float, "--duration"), max_seconds)
     out_dir = Path(out) if out else Path("hybridmatch-out") / Path(target).stem
     res = run_match(tgt, spec, strat, budget=budget, workers=workers, keep=keep, seed=seed, out_dir=out_dir, quiet=quiet)
     click.echo(f"{len(res['candidates'])} patches for {res['target']} (note {res['note']}, {res['duration']:.2f} s held) "

@@ -152,7 +152,7 @@ def _summary(records: list[dict[str, Any]], strategies: Sequence[Strategy], budg
             keys = [(t, s) for (n, t, s) in by if n == a and (c, t, s) in by]
             cells.append("-" if a == c else f"{np.mean([by[(a, t, s)] < by[(c, t, s)] for t, s in keys]):.0%}")
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
-    lines += ["", f"## renders to reach (median anytime MSS)", "",
+    lines += ["", "## renders to reach (median anytime MSS)", "",
               "Renders the row strategy needs for its median best-so-far MSS to reach the column strategy's median MSS at the full budget "
               "(`>N` when it never does).", "", "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     medians = {n: np.median(np.stack(curves[n]), axis=0) for n in names if curves[n]}

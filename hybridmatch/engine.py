@@ -124,7 +124,8 @@ class Progress:
         self._bar: Any = None
         self._t0 = time.perf_counter()
         if not self.quiet:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
@@ -196,7 +197,7 @@ def run_match(
         if own_pool:
             pool.close()
     features = TargetFeatures(target.audio, spec.sample_rate)
-    candidates = []
+    candidates: list[dict[str, Any]] = []
     write_wav(out / "renders" / "target.wav", target.audio, spec.sample_rate)
     for rank, (i, (audio, preset)) in enumerate(zip(chosen, rendered, strict=True), start=1):
         entry = archive.entries[i]
@@ -220,10 +221,7 @@ def run_match(
         )
     if len(candidates) > 1:
         bank = export_bank(spec, [c["params"] for c in candidates], out / "presets" / f"bank{spec.preset_ext}")
-        if bank is not None:
-            candidates_bank = str(bank.relative_to(out))
-        else:
-            candidates_bank = None
+        candidates_bank = str(bank.relative_to(out)) if bank is not None else None
     else:
         candidates_bank = None
     results = {

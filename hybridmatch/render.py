@@ -16,7 +16,6 @@ them with a clean interpreter (no fork of a parent that may hold a plugin), repo
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence

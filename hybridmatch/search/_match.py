@@ -74,8 +74,8 @@ def search(
             starts.append(space.default_unit() if not starts else space.sample(rng, 1)[0])
         remaining = budget - len(archive)
         optimizers = []
-        for m, start in enumerate(starts):
-            param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=start)
+        for init in starts:
+            param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init)
             share = max(remaining // len(starts), 1)
             optimizers.append(make_optimizer(strategy.optimizer, param, budget=share, num_workers=batch, options=dict(strategy.optimizer_options)))
         turn = 0

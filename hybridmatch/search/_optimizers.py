@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ..errors import ConfigError
 
 __all__ = ["OPTIMIZERS", "make_optimizer", "register_optimizer"]
@@ -34,17 +36,25 @@ def make_optimizer(name: str, parametrization: Any, *, budget: int, num_workers:
 
 
 def _uniform_crossover() -> Any:
-    """A nevergrad recombination layer: the child takes this gene from a random other parent with
-    probability 1/2 (uniform crossover at parameter level; works for scalars and choice weights)."""
+    """A nevergrad recombination layer: uniform crossover. Each gene (array element, or one repeated
+    choice's weight row) comes from a random other parent with probability 1/2."""
     import nevergrad as ng
 
     class UniformCrossover(ng.p.mutation.DataMutation):  # type: ignore[misc, name-defined]
         def _layered_recombine(self, *others: Any) -> None:
             root = self.root()
+            if not others:
+                return
             rng = root.random_state
-            if others and rng.rand() < 0.5:
-                donor = others[rng.randint(len(others))]
-                root.set_standardized_data(donor.get_standardized_data(reference=root), reference=root)
+            donor = others[rng.randint(len(others))]
+            own = root.get_standardized_data(reference=root)
+            theirs = donor.get_standardized_data(reference=root)
+            shape = np.shape(root.value)
+            if len(shape) == 2:  # choice weights (repetitions, options): swap whole rows (one gene each)
+                mask = np.repeat(rng.rand(shape[0]) < 0.5, shape[1])
+            else:
+                mask = rng.rand(own.size) < 0.5
+            root.set_standardized_data(np.where(mask, theirs, own), reference=root)
 
     return UniformCrossover()
 

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from hybridmatch.engine import load_synth
+
+ROOT = Path(__file__).resolve().parents[1]
+SR = 44100
+
+
+def sine(freq: float = 440.0, seconds: float = 1.0, *, sr: int = SR, decay: float = 3.0, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t) * np.exp(-decay * t)).astype(np.float32)[None]
+
+
+def write(path: Path, audio: np.ndarray, sr: int = SR, **kw: object) -> Path:
+    sf.write(str(path), np.asarray(audio).T, sr, **kw)
+    return path
+
+
+@pytest.fixture(scope="session")
+def configs() -> Path:
+    return ROOT / "configs" / "synths"
+
+
+@pytest.fixture(scope="session")
+def toy_spec(configs: Path):
+    return load_synth(configs / "toy.toml")
+
+
+SYNTH_CONFIGS = ["toy", "vital-simple", "vital-full", "dexed"]
+
+
+@pytest.fixture(scope="session", params=SYNTH_CONFIGS)
+def any_spec(request, configs: Path):
+    return load_synth(configs / f"{request.param}.toml")

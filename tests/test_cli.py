@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hybridmatch.cli import main
+from tests.conftest import ROOT, SR, sine, write
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hybridmatch.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
+    ok = write(tmp / "ok.wav", sine(440, 0.5))
+    (tmp / "text.wav").write_text("this is not audio\n" * 20)
+    (tmp / "empty.wav").write_bytes(b"")
+    data = (tmp / "ok.wav").read_bytes()
+    (tmp / "truncated.wav").write_bytes(data[:30])
+    write(tmp / "zero.wav", np.zeros((1, 0), dtype=np.float32))
+    write(tmp / "silent.wav", np.zeros((1, SR), dtype=np.float32))
+    nan = sine(440, 0.5)
+    nan[0, 100] = np.nan
+    write(tmp / "nan.wav", nan, subtype="FLOAT")
+    inf = sine(440, 0.5)
+    inf[0, 100] = np.inf
+    write(tmp / "inf.wav", inf, subtype="FLOAT")
+    with wave.open(str(tmp / "long.wav"), "wb") as w:  # 61 s of 8 kHz 8-bit audio, header says it all
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(8000)
+        w.writeframes(bytes([128]) * 8000 * 61)
+    write(tmp / "surround.wav", np.tile(sine(440, 0.3), (3, 1)))
+    write(tmp / "lowrate.wav", sine(100, 0.5, sr=4000), sr=4000)
+    (tmp / "broken.toml").write_text("name = [unclosed\n")
+    okp = str(ok)
+    return {
+        "missing": (["run", str(tmp / "nope.wav")], "not found"),
+        "non-audio": (["run", str(tmp / "text.wav")], "not a readable audio file"),
+        "empty file": (["run", str(tmp / "empty.wav")], "empty"),
+        "truncated header": (["run", str(tmp / "truncated.wav")], "not a readable audio file"),
+        "zero length": (["run", str(tmp / "zero.wav")], "no samples"),
+        "silent": (["run", str(tmp / "silent.wav")], "silent"),
+        "nan": (["run", str(tmp / "nan.wav")], "NaN"),
+        "inf": (["run", str(tmp / "inf.wav")], "NaN or inf"),
+        "too long": (["run", str(tmp / "long.wav")], "--max-seconds"),
+        "3 channels": (["run", str(tmp / "surround.wav")], "channels"),
+        "bad rate": (["run", str(tmp / "lowrate.wav")], "sample rate"),
+        "unknown synth": (["run", okp, "--synth", "moog"], "unknown synth"),
+        "unknown strategy": (["run", okp, "--strategy", "simulated-annealing"], "unknown strategy"),
+        "unknown config": (["run", okp, "--config", "vital-huge"], "unknown synth config"),
+        "malformed strategy toml": (["run", okp, "--strategy", str(tmp / "broken.toml")], "malformed TOML"),
+        "malformed config toml": (["run", okp, "--config", str(tmp / "broken.toml")], "malformed TOML"),
+        "bad note": (["run", okp, "--note", "C4"], "--note"),
+    }
+
+
+def test_bad_input_corpus_exits_2_with_one_line_and_writes_nothing(tmp_path):
+    cases = _bad_inputs(tmp_path)
+    runner = CliRunner()
+    for name, (args, needle) in cases.items():
+        out = tmp_path / f"out-{name.replace(' ', '_')}"
+        result = runner.invoke(main, [*args, "--out", str(out), "--quiet", "--budget", "4"])
+        assert result.exit_code == 2, (name, result.output)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("hybridmatch: error:"), (name, result.output)
+        assert needle in lines[0], (name, lines[0])
+        assert "Traceback" not in result.output
+        assert not out.exists(), name
+
+
+def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
+    res = run_cli("run", str(tmp_path / "missing.wav"), cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+def test_run_writes_the_output_layout_and_is_reproducible(tmp_path):
+    runner = CliRunner()
+    t = tmp_path / "t.wav"
+    res = runner.invoke(main, ["sample", "--synth", "toy", "--seed", "77", "--duration", "0.3", "--seconds", "0.4", "--out", str(t)])
+    assert res.exit_code == 0, res.output
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"o{k}"
+        res = runner.invoke(main, ["run", str(t), "--synth", "toy", "--strategy", "cma", "--budget", "40", "--workers", "2",
+                                   "--keep", "4", "--seed", "3", "--out", str(out), "--quiet"])
+        assert res.exit_code == 0, res.output
+        outs.append(out)
+    results = [json.loads((o / "results.json").read_text()) for o in outs]
+    for r in results:
+        r.pop("wall_s")
+    assert results[0] == results[1]
+    r = results[0]
+    assert r["renders"] == 40 and 1 <= len(r["candidates"]) <= 4
+    assert len((outs[0] / "archive.jsonl").read_text().splitlines()) == 40
+    for c in r["candidates"]:
+        assert (outs[0] / c["preset"]).exists() and (outs[0] / c["audio"]).exists()
+        assert set(c["objectives"]) == {"mss", "wmfcc", "sot", "rms"}
+        assert c["rms_cosine"] == pytest.approx(1 - c["objectives"]["rms"])
+    assert (outs[0] / "renders" / "target.wav").exists()
+
+
+def test_score_prints_five_metrics(tmp_path):
+    a = write(tmp_path / "a.wav", sine(440))
+    b = write(tmp_path / "b.flac", sine(660), format="FLAC")
+    res = CliRunner().invoke(main, ["score", str(a), str(b)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert set(out) == {"mss", "wmfcc", "sot", "rms_cosine", "mfccd"} and out["mss"] > 1
+
+
+def test_readme_test_command_matches_ci():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = [line for line in ci.splitlines() if line.startswith("pip install -q -e '.[test]'")][0]
+    assert command in readme

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hybridmatch.engine import sample_patch
+from hybridmatch.objectives import PENALTY
+from hybridmatch.render import RenderJob, RenderPool, evaluate_units
+from hybridmatch.search import OPTIMIZERS, Archive, load_strategy, pareto_ranks, search, select_diverse
+from hybridmatch.synths import SynthSpec
+from tests.conftest import ROOT
+
+STRATEGIES = sorted(glob.glob(str(ROOT / "strategies" / "*.toml")))
+
+
+@pytest.fixture(scope="module")
+def toy_job(toy_spec):
+    audio, _ = sample_patch(toy_spec, seed=3, note=60, duration=0.25, seconds=0.3)
+    return RenderJob(toy_spec, audio, 60, 0.25)
+
+
+def test_pool_matches_sequential_in_order(toy_job):
+    units = toy_job.spec.space.sample(np.random.default_rng(0), 6)
+    seq = evaluate_units(toy_job, units)
+    with RenderPool(2) as pool:
+        par = pool.evaluate(toy_job, units)
+    assert [e.loss for e in par] == pytest.approx([e.loss for e in seq])
+    assert all(e.fingerprint.shape == (48,) for e in par)
+
+
+def _job_for(backend: str, toy_job: RenderJob) -> RenderJob:
+    return RenderJob(SynthSpec(backend, toy_job.spec.space), toy_job.target, 60, 0.25)
+
+
+def test_a_raising_render_is_penalized_not_fatal(toy_job):
+    space = toy_job.spec.space
+    units = np.tile(space.default_unit(), (3, 1))
+    units[1, space.index["osc1_amp"]] = 0.95
+    evals = evaluate_units(_job_for("tests._crashy:RaisingToy", toy_job), units)
+    assert evals[1].error and "synthetic" in evals[1].error and evals[1].objectives["mss"] == PENALTY["mss"]
+    assert evals[0].error is None and evals[2].error is None
+
+
+def test_a_dying_worker_is_replaced_and_the_batch_completes(toy_job):
+    space = toy_job.spec.space
+    units = np.tile(space.default_unit(), (6, 1))
+    units[2, space.index["osc1_amp"]] = 0.95
+    job = _job_for("tests._crashy:CrashingToy", toy_job)
+    with RenderPool(2) as pool:
+        evals = pool.evaluate(job, units)
+        assert evals[2].error and "worker died" in evals[2].error
+        assert all(e.error is None for i, e in enumerate(evals) if i != 2)
+        again = pool.evaluate(job, units[:2])  # the pool still works afterwards
+    assert all(e.error is None for e in again)
+
+
+def test_pareto_ranks_hand_case():
+    pts = np.array([[1, 5], [2, 2], [5, 1], [3, 3], [6, 6], [2, 2]])
+    assert pareto_ranks(pts).tolist() == [0, 0, 0, 1, 2, 0]
+
+
+@pytest.mark.parametrize("path", STRATEGIES, ids=[Path(p).stem for p in STRATEGIES])
+def test_strategy_contract(path, toy_job, tmp_path):
+    """Every shipped strategy loads, spends exactly its budget, archives every render and is seeded."""
+    strategy = load_strategy(path)
+    pool = RenderPool(1, backend="sequential")
+    runs = []
+    for _ in range(2):
+        archive = Archive(tmp_path / f"a{len(runs)}.jsonl")
+        result = search(toy_job, strategy, pool, archive, budget=16, seed=4, batch=4)
+        archive.close()
+        assert not result.interrupted and len(archive) == 16
+        assert len(Archive.load(tmp_path / f"a{len(runs)}.jsonl")) == 16
+        runs.append(archive.losses)
+    np.testing.assert_array_equal(runs[0], runs[1])
+    units = np.array([e.unit for e in archive.entries])
+    assert units.min() >= 0 and units.max() <= 1
+
+
+def test_optimizer_registry_covers_the_issue_list():
+    assert {"cma", "ga", "hillclimb", "de", "random", "ngopt"} <= set(OPTIMIZERS)
+
+
+def test_cma_recovers_a_one_oscillator_toy_patch(tmp_path):
+    from hybridmatch.search import Strategy
+    from hybridmatch.space import ParamSpace
+
+    space = ParamSpace.from_dict({"param": [
+        {"name": "osc1_freq", "kind": "continuous", "low": 100.0, "high": 1000.0, "scale": "log"},
+        {"name": "osc1_amp", "kind": "continuous", "low": 0.1, "high": 1.0},
+        {"name": "osc1_shape", "kind": "continuous"}]})
+    spec = SynthSpec("toy", space)
+    true = {"osc1_freq": 330.0, "osc1_amp": 0.7, "osc1_shape": 0.8}
+    audio = spec.build().render(true, note=60, duration=0.3, seconds=0.3)
+    job = RenderJob(spec, audio, 60, 0.3)
+    archive = Archive(None)
+    search(job, Strategy("cma", "cma", {"popsize": 8}), RenderPool(1, backend="sequential"), archive, budget=200, seed=0, batch=8)
+    best = space.to_native(archive.best().unit)
+    assert best["osc1_freq"] == pytest.approx(330.0, rel=0.02)
+    assert archive.best().objectives["mss"] < 2.0
+
+
+def test_diverse_selection_has_no_near_duplicates(toy_job):
+    space = toy_job.spec.space
+    units = space.sample(np.random.default_rng(1), 12)
+    units = np.concatenate([units, units[:4] + 1e-4, space.orbit(units[5])[1:3]])
+    evals = evaluate_units(toy_job, np.clip(units, 0, 1))
+    chosen = select_diverse(evals, space, keep=8)
+    assert 4 <= len(chosen) <= 8
+    for i in chosen:
+        for j in chosen:
+            if i < j:
+                assert space.distance(evals[i].unit, evals[j].unit) >= 0.05

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import pickle
+import tomllib
+
+import numpy as np
+import pytest
+import tomli_w
+
+from hybridmatch.errors import ConfigError
+from hybridmatch.space import ParamSpace, load_space
+
+RAW = {
+    "param": [
+        {"name": "cut", "kind": "continuous", "low": 20.0, "high": 20000.0, "scale": "log"},
+        {"name": "env", "kind": "continuous", "low": 0.0, "high": 2.0, "scale": "skew", "skew": 4.0},
+        {"name": "semis", "kind": "integer", "low": -12, "high": 12, "prior": {"const": 0, "p": 0.75}},
+        {"name": "wave", "kind": "choice", "values": ["sine", "saw", "square"]},
+        {"name": "a_level", "kind": "continuous"},
+        {"name": "b_level", "kind": "continuous"},
+    ],
+    "symmetry": [{"name": "oscs", "slots": [["a_level"], ["b_level"]]}],
+}
+
+
+@pytest.fixture
+def space() -> ParamSpace:
+    return ParamSpace.from_dict(RAW)
+
+
+def test_native_round_trip_is_exact_for_discrete_and_tight_for_continuous(space):
+    units = space.sample(np.random.default_rng(0), 200)
+    for u in units:
+        native = space.to_native(u)
+        again = space.to_native(space.to_unit(native))
+        assert {k: again[k] for k in ("semis", "wave")} == {k: native[k] for k in ("semis", "wave")}
+        for k in ("cut", "env", "a_level", "b_level"):
+            assert again[k] == pytest.approx(native[k], rel=1e-9, abs=1e-12)
+        assert isinstance(native["semis"], int) and native["wave"] in ("sine", "saw", "square")
+        np.testing.assert_allclose(space.to_unit(native), u, atol=1e-12)
+
+
+def test_scales_hit_their_ends_and_midpoints(space):
+    lo = space.to_native(np.zeros(space.dim))
+    hi = space.to_native(np.ones(space.dim))
+    assert (lo["cut"], hi["cut"]) == pytest.approx((20.0, 20000.0))
+    assert space.to_native(np.full(space.dim, 0.5))["cut"] == pytest.approx(np.sqrt(20 * 20000))
+    assert space.to_native(np.full(space.dim, 0.5))["env"] == pytest.approx(2.0 * 0.5**4)
+    assert (lo["semis"], hi["semis"], lo["wave"], hi["wave"]) == (-12, 12, "sine", "square")
+
+
+def test_constant_with_probability_prior(space):
+    draws = space.sample(np.random.default_rng(1), 4000)
+    semis = np.array([space.to_native(u)["semis"] for u in draws])
+    share = np.mean(semis == 0)
+    # p = 0.75 constant plus 1/25 of the uniform remainder
+    assert share == pytest.approx(0.75 + 0.25 / 25, abs=0.03)
+
+
+def test_sampling_is_seeded(space):
+    a = space.sample(np.random.default_rng(7), 5)
+    b = space.sample(np.random.default_rng(7), 5)
+    c = space.sample(np.random.default_rng(8), 5)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_discrete_params_stay_discrete_for_nevergrad(space):
+    import nevergrad as ng
+
+    param = space.to_nevergrad(seed=0)
+    assert isinstance(param["choice3"], ng.p.Choice)
+    opt = ng.optimizers.registry["DiscreteOnePlusOne"](param, budget=50)
+    for _ in range(30):
+        cand = opt.ask()
+        assert np.all(cand.value["int25"] == np.round(cand.value["int25"]))
+        u = space.from_nevergrad(cand.value)
+        np.testing.assert_array_equal(space.snap(u), u)  # already bin centres: no rounding noise
+        opt.tell(cand, float(u.sum()))
+
+
+def test_nevergrad_init_sets_the_start(space):
+    u = space.snap(np.random.default_rng(3).random(space.dim))
+    param = space.to_nevergrad(seed=0, init=u)
+    np.testing.assert_allclose(space.from_nevergrad(param.value), u, atol=1e-12)
+
+
+def test_model_face_one_hot_round_trip(space):
+    units = space.sample(np.random.default_rng(2), 50)
+    x = space.to_model(units)
+    assert x.shape == (50, space.model_dim()) and space.model_dim() == 5 + 3
+    np.testing.assert_allclose(space.from_model(x), units, atol=1e-12)
+
+
+def test_symmetry_distance_is_permutation_invariant(space):
+    u = space.snap(np.random.default_rng(4).random(space.dim))
+    swapped = space.permute(u, "oscs", [1, 0])
+    assert swapped[space.index["a_level"]] == u[space.index["b_level"]]
+    assert space.distance(u, swapped) == pytest.approx(0.0)
+    assert np.sqrt(np.mean((u - swapped) ** 2)) > 0
+
+
+def test_toml_and_pickle_round_trip(space, tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(tomli_w.dumps(space.to_dict()))
+    again = load_space(path)
+    assert again.to_dict() == space.to_dict()
+    assert pickle.loads(pickle.dumps(space)).to_dict() == space.to_dict()
+    assert tomllib.loads(path.read_text())["param"][0]["scale"] == "log"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"param": []},
+        {"param": [{"name": "x", "kind": "weird"}]},
+        {"param": [{"name": "x", "kind": "continuous", "low": 1, "high": 0}]},
+        {"param": [{"name": "x", "kind": "continuous", "low": 0, "high": 1, "scale": "log"}]},
+        {"param": [{"name": "x", "kind": "choice", "values": ["a"]}]},
+        {"param": [{"name": "x", "kind": "continuous"}, {"name": "x", "kind": "continuous"}]},
+        {"param": [{"name": "x", "kind": "continuous", "prior": {"const": 2.0}}]},
+        {"param": [{"name": "x", "kind": "continuous"}], "symmetry": [{"name": "s", "slots": [["x"], ["y"]]}]},
+    ],
+)
+def test_bad_spaces_raise_config_error(bad):
+    with pytest.raises(ConfigError):
+        ParamSpace.from_dict(bad)
+
+
+def test_shipped_configs_load_with_expected_sizes(configs):
+    sizes = {p.stem: load_space(p).dim for p in configs.glob("*.toml")}
+    assert 40 <= sizes["vital-simple"] <= 90
+    assert sizes["vital-full"] > sizes["vital-simple"]
+    assert sizes["dexed"] == 145
+    dexed = load_space(configs / "dexed.toml")
+    algo = dexed.params[dexed.index["algorithm"]]
+    assert algo.kind == "choice" and len(algo.values) == 32
+    assert dexed.params[dexed.index["op1_frequency_coarse"]].kind == "integer"
