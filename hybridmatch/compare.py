@@ -126,12 +126,12 @@ def _q(values: Sequence[float]) -> str:
 
 def _summary(records: list[dict[str, Any]], strategies: Sequence[Strategy], budgets: Sequence[int], curves: dict[str, list[np.ndarray]],
              spec: Any, n_targets: int, seeds: int, targets: Path) -> str:
-    names = [s.name for s in strategies]
+    names = [s.name for s in strategies if curves[s.name]]  # strategies with at least one finished run
     finished = len({(r["strategy"], r["target"], r["seed"]) for r in records})
     lines = [
         f"# compare: {spec.backend} / {spec.space.name}",
         "",
-        f"{finished} of {n_targets * seeds * len(names)} runs finished. {n_targets} targets from `{targets}`, {seeds} seeds, strategies {', '.join(names)}; budgets {', '.join(map(str, budgets))} "
+        f"{finished} of {n_targets * seeds * len(strategies)} runs finished. {n_targets} targets from `{targets}`, {seeds} seeds, strategies {', '.join(names)}; budgets {', '.join(map(str, budgets))} "
         "read off each run's anytime curve (the candidate with the best search loss after b renders).",
         "Cells: median [25th, 75th percentile] over targets x seeds. Lower is better except rms_cosine.",
         "",
