@@ -210,8 +210,10 @@ class Objective:
     def __call__(self, target_features: TargetFeatures, candidate: np.ndarray) -> float:
         """``(target_features, candidate_audio) -> float``, lower is better; penalized when silent."""
         pred = target_features.prepare(candidate)
-        if pred is None:
-            return PENALTY[self.name]
+        return PENALTY[self.name] if pred is None else self.stored(target_features, pred)
+
+    def stored(self, target_features: TargetFeatures, pred: np.ndarray) -> float:
+        """Stored objective of a prepared candidate: ``1 - similarity`` where higher is better, finite."""
         value = self.distance(target_features.get(self.name), self.features(pred, target_features.sample_rate))
         value = 1.0 - value if self.higher_is_better else value
         return float(value) if np.isfinite(value) else PENALTY[self.name]
@@ -262,13 +264,7 @@ def score(
     pred = features.prepare(candidate)
     if pred is None:
         return {n: PENALTY[n] for n in names}
-    out = {}
-    for n in names:
-        obj = OBJECTIVES[n]
-        value = obj.distance(features.get(n), obj.features(pred, features.sample_rate))
-        value = 1.0 - value if obj.higher_is_better else value
-        out[n] = float(value) if np.isfinite(value) else PENALTY[n]
-    return out
+    return {n: OBJECTIVES[n].stored(features, pred) for n in names}
 
 
 def search_loss(objectives: Mapping[str, float], weights: Mapping[str, float] | None = None) -> float:

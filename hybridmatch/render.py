@@ -15,6 +15,7 @@ them with a clean interpreter (no fork of a parent that may hold a plugin), repo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 import warnings
@@ -47,8 +48,10 @@ class RenderJob:
     def seconds(self) -> float:
         return self.target.shape[-1] / self.spec.sample_rate
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
+        """Identity of the job; computed once in the parent and pickled with the job, so workers
+        do not hash the target on every task."""
         h = hashlib.sha1()
         h.update(np.ascontiguousarray(self.target).tobytes())
         h.update(repr((self.spec.backend, self.spec.space.to_dict(), self.spec.sample_rate, dict(self.spec.options))).encode())
@@ -219,6 +222,7 @@ class RenderPool:
     def _run(self, fn: Any, job: RenderJob, units: np.ndarray, slices: Sequence[slice]) -> Iterator[tuple[slice, Any]]:
         from joblib import delayed
 
+        _ = job.key  # hash once here: the cached value travels with every pickled copy of the job
         if self.backend == "sequential":
             for s in slices:
                 yield s, fn(job, units[s])

@@ -23,7 +23,7 @@ class MatchResult:
     wall_s: float
 
 
-def _starts(proposals: np.ndarray, losses: np.ndarray, modes: int, space_dim: int, rng: np.random.Generator) -> list[np.ndarray]:
+def _starts(proposals: np.ndarray, losses: np.ndarray, modes: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Best proposal of each of ``modes`` k-means clusters, best cluster first."""
     from scipy.cluster.vq import kmeans2
 
@@ -69,7 +69,7 @@ def search(
             if on_batch:
                 on_batch(archive)
         losses = archive.losses[-len(proposals) :] if len(proposals) else np.zeros(0)
-        starts = _starts(proposals, losses, strategy.modes, space.dim, rng)
+        starts = _starts(proposals, losses, strategy.modes, rng)
         while len(starts) < strategy.modes:
             starts.append(space.default_unit() if not starts else space.sample(rng, 1)[0])
         remaining = budget - len(archive)
