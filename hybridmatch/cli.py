@@ -102,7 +102,7 @@ def _load(target: str, spec: Any, note: int | None, duration: float | None, max_
 @click.argument("target")
 @click.option("--synth", default="vital", show_default=True, help="vital, dexed, toy (or module:Class)")
 @click.option("--config", default=None, help="synth config name in configs/synths, or a .toml path")
-@click.option("--strategy", default="cma", show_default=True, help="strategy name in strategies/, or a .toml path")
+@click.option("--strategy", default="cnf-cma", show_default=True, help="strategy name in strategies/, or a .toml path")
 @click.option("--budget", default=500, show_default=True, type=int, help="number of synth renders")
 @click.option("--workers", default=max(1, min(os.cpu_count() or 1, 8)), show_default="CPU cores", type=int)
 @click.option("--keep", default=8, show_default=True, type=int, help="size of the returned set")
@@ -163,6 +163,8 @@ def sample(synth: str, config: str | None, seed: int, note: int, duration: float
     spec = resolve_synth(synth, config)
     paths = save_sample(spec, seed=seed, note=note, duration=duration, seconds=seconds, out=out)
     click.echo(" ".join(str(p) for p in paths))
+    floor = json.loads(paths[-1].read_text())["noise_floor"]
+    click.echo("re-render noise floor: " + "  ".join(f"{k} {v:.4g}" for k, v in floor.items()))
 
 
 def _int_list(ctx: Any, param: Any, value: str) -> list[int]:
@@ -214,6 +216,86 @@ def compare(targets: str, strategies: str, budgets: list[int], seeds: int, synth
     strats = [resolve_strategy(s.strip()) for s in strategies.split(",") if s.strip()]
     summary = run_compare(Path(targets), spec, strats, budgets=budgets, seeds=seeds, workers=workers, out=Path(out), quiet=quiet, report_only=report_only)
     click.echo(summary)
+
+
+@main.command()
+@click.option("--synth", default="vital", show_default=True)
+@click.option("--config", default=None)
+@click.option("--n", "n", required=True, type=int, help="patches to keep (near-silent renders are rejected and replaced)")
+@click.option("--out", required=True, help="dataset folder (resumes the complete shards already there)")
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--shard", default=1024, show_default=True, type=int, help="patches per .npy shard")
+@click.option("--augment", is_flag=True, help="degrade the conditioning audio: noise, reverb, EQ tilt, gain")
+@click.option("--min-lufs", default=-55.0, show_default=True, type=float)
+@click.option("--quiet", is_flag=True)
+@friendly
+def dataset(synth: str, config: str | None, n: int, out: str, workers: int, seed: int, shard: int, augment: bool, min_lufs: float, quiet: bool) -> None:
+    """Render random patches from the config's priors into a CNF training set."""
+    from .engine import Progress
+    from .ml import Augment, build_dataset
+
+    spec = resolve_synth(synth, config)
+    progress = Progress(n, quiet=quiet, label="dataset")
+
+    def report(kept: int, total: int, rate: float) -> None:
+        eta = (total - kept) / max(rate, 1e-9) * 1.1
+        progress.update(kept, f"{rate:.1f} renders/s, ETA {eta / 60:.1f} min")
+
+    try:
+        stats = build_dataset(spec, n=n, out=out, workers=workers, seed=seed, shard=shard, augment=Augment() if augment else None,
+                              min_lufs=min_lufs, on_progress=report)
+    finally:
+        progress.close()
+    click.echo(f"{out}: {stats['n']} patches, {stats['rejected']} rejected ({stats['reject_rate']:.1%}), "
+               f"{stats['renders_per_s_this_run']} renders/s this run")
+
+
+@main.command()
+@click.option("--data", required=True, help="dataset folder from `hybridmatch dataset`")
+@click.option("--out", required=True, help="checkpoint path (.pt); <out>.state holds the resumable optimizer state")
+@click.option("--synth", default="vital", show_default=True)
+@click.option("--config", default=None)
+@click.option("--model", "kind", default="dit", show_default=True, type=click.Choice(["dit", "mlp", "regress"]))
+@click.option("--steps", default=2000, show_default=True, type=int)
+@click.option("--batch", default=128, show_default=True, type=int)
+@click.option("--lr", default=3e-4, show_default=True, type=float)
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
+@click.option("--workers", default=2, show_default=True, type=int, help="render workers for the held-out evaluation")
+@click.option("--eval-items", default=16, show_default=True, type=int)
+@click.option("--d-model", default=96, show_default=True, type=int, help="transformer width (dit)")
+@click.option("--layers", default=4, show_default=True, type=int, help="transformer / residual blocks")
+@click.option("--tokens", default=12, show_default=True, type=int, help="Param2Tok tokens (dit)")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--quiet", is_flag=True)
+@friendly
+def train(data: str, out: str, synth: str, config: str | None, kind: str, steps: int, batch: int, lr: float, device: str,
+          workers: int, eval_items: int, d_model: int, layers: int, tokens: int, seed: int, quiet: bool) -> None:
+    """Train the flow (dit or mlp) or the regression baseline; resumes from <out>.state."""
+    from .ml import train as run_train
+
+    spec = resolve_synth(synth, config)
+    summary = run_train(data, out, spec, kind=kind, steps=steps, batch=batch, lr=lr, device=device, workers=workers,
+                        eval_items=eval_items, seed=seed, quiet=quiet, model_options={"d_model": d_model, "layers": layers, "tokens": tokens})
+    ev = summary["held_out_eval"]
+    click.echo(f"{out}: {summary['bytes'] / 1e6:.1f} MB, {summary['steps']} steps in {summary['wall_s']:.0f} s; held-out best-of-{ev['n']} "
+               f"MSS {ev['model_best']['mss']:.2f} (prior {ev['prior_best']['mss']:.2f}), wMFCC {ev['model_best']['wmfcc']:.2f} "
+               f"(prior {ev['prior_best']['wmfcc']:.2f})")
+
+
+@main.command()
+@click.option("--out", default=None, help="also write the table here (e.g. results/training.md)")
+@friendly
+def checkpoints(out: str | None) -> None:
+    """List the shipped checkpoints: how each was trained and how it scored on held-out items."""
+    from .engine import atomic_write
+    from .ml import CHECKPOINT_DIR
+    from .ml.train import checkpoint_report
+
+    table = checkpoint_report(sorted(CHECKPOINT_DIR.glob("*.pt")))
+    if out:
+        atomic_write(out, table.encode())
+    click.echo(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

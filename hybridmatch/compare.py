@@ -2,8 +2,10 @@
 
 Every run goes once to the largest budget; a smaller budget ``b`` is read off the run's anytime
 curve (the best-loss candidate among the first ``b`` renders), so no work is repeated. Each run
-keeps its archive under ``OUT/runs/<strategy>/<target>/s<seed>/`` and a ``done.json`` when it has
-finished, so an interrupted comparison resumes where it stopped.
+keeps its archive under ``OUT/runs/<strategy>/<target>/s<seed>/`` and, once finished, a small
+``done.json`` with its wall time and anytime curve (change points), so an interrupted comparison
+resumes where it stopped and summaries need only the ``done.json`` files (the archives, which are
+large, are not committed).
 
 Targets are the audio files in a folder. A ``<stem>.json`` next to a file (as written by
 ``hybridmatch sample``) gives the true note and duration and marks the file as an exact synth render
@@ -44,12 +46,30 @@ def _targets(folder: Path) -> list[Path]:
     return files
 
 
-def _rows(archive: Archive, budgets: Sequence[int]) -> list[dict[str, float]]:
-    best = archive.anytime()
+def _curve(archive: Archive) -> list[list[float]]:
+    """The anytime best as change points: ``[renders, mss, wmfcc, sot, rms, loss]`` each time the
+    best-loss candidate changes. Small enough to commit, and every budget can be read off it."""
+    points: list[list[float]] = []
+    last = -1
+    for n, i in enumerate(archive.anytime(), start=1):
+        if i != last:
+            e = archive.entries[i]
+            points.append([n, *(round(float(e.objectives[k]), 5) for k in PARETO_KEYS), round(float(e.loss), 5)])
+            last = i
+    return points
+
+
+def _at(curve: Sequence[Sequence[float]], budget: int) -> Sequence[float]:
+    """The curve's best at ``budget`` renders (the last change point at or before it)."""
+    return [p for p in curve if p[0] <= budget][-1]
+
+
+def _rows(curve: Sequence[Sequence[float]], budgets: Sequence[int]) -> list[dict[str, float]]:
     rows = []
     for b in budgets:
-        e = archive.entries[best[min(b, len(best)) - 1]]
-        rows.append({"budget": b, **{k: e.objectives[k] for k in PARETO_KEYS}, "rms_cosine": 1.0 - e.objectives["rms"], "loss": e.loss})
+        _, *objs, loss = _at(curve, b)
+        o = dict(zip(PARETO_KEYS, objs, strict=True))
+        rows.append({"budget": b, **o, "rms_cosine": 1.0 - o["rms"], "loss": loss})
     return rows
 
 
@@ -67,6 +87,8 @@ def compare(
 ) -> str:
     """Runs (or resumes) the comparison; writes ``runs.csv``, ``summary.md`` and ``anytime.png``."""
     files = _targets(targets)
+    for strategy in strategies:
+        strategy.check(spec.space)
     max_budget = max(budgets)
     out.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
@@ -86,6 +108,9 @@ def compare(
                     done = run_dir / "done.json"
                     if done.exists():
                         info = json.loads(done.read_text())
+                        if "curve" not in info:  # written before curves were kept: rebuild from the archive
+                            info["curve"] = _curve(Archive.load(run_dir / "archive.jsonl"))
+                            atomic_write(done, json.dumps(info).encode())
                     elif report_only:  # summarize what has finished; run nothing
                         continue
                     else:
@@ -95,16 +120,15 @@ def compare(
                         archive.close()
                         if result.interrupted:
                             raise KeyboardInterrupt
-                        info = {"wall_s": time.perf_counter() - t0, "renders": len(archive)}
+                        info = {"wall_s": time.perf_counter() - t0, "renders": len(archive), "curve": _curve(archive)}
                         atomic_write(done, json.dumps(info).encode())
-                    archive = Archive.load(run_dir / "archive.jsonl")
-                    losses = archive.losses
-                    curves[strategy.name].append(np.array([archive.entries[i].objectives["mss"] for i in archive.anytime()]))
-                    for row in _rows(archive, budgets):
+                    renders = int(info["renders"])
+                    curves[strategy.name].append(np.array([_at(info["curve"], n)[1] for n in range(1, renders + 1)]))
+                    for row in _rows(info["curve"], budgets):
                         records.append({"strategy": strategy.name, "target": path.stem, "seed": seed, **row,
-                                        "wall_s": info["wall_s"] * min(row["budget"], len(losses)) / max(len(losses), 1)})
+                                        "wall_s": info["wall_s"] * min(row["budget"], renders) / max(renders, 1)})
                     done_count += 1
-                    progress._bar and progress._bar.update(progress._task, completed=done_count, info=f"{strategy.name} {path.stem} s{seed}")
+                    progress.update(done_count, f"{strategy.name} {path.stem} s{seed}")
     progress.close()
     if not records:
         raise ConfigError(f"no finished runs under {out}")

@@ -54,7 +54,8 @@ def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | Non
     name = backend or raw.get("synth")
     if not name:
         raise ConfigError(f"{path}: no 'synth' key naming the backend")
-    spec = SynthSpec(str(name), ParamSpace.from_dict(raw, name=raw.get("name", path.stem)), sample_rate, dict(raw.get("options", {})))
+    space = ParamSpace.from_dict(raw, name=raw.get("name", path.stem))
+    spec = SynthSpec(str(name), space, sample_rate, dict(raw.get("options", {})), dict(raw.get("render", {})))
     spec.validate()
     return spec
 
@@ -98,6 +99,17 @@ def sample_patch(
     raise ConfigError(f"no audible patch in {tries} draws from the priors of {spec.space.name}")
 
 
+def noise_floor(spec: SynthSpec, values: dict[str, Any], audio: np.ndarray, *, note: int, duration: float, seconds: float) -> dict[str, float]:
+    """The objectives between ``audio`` and the same patch rendered again on one synth instance after
+    five other prior patches (as a search worker would): what a perfect match can score."""
+    synth = spec.build()
+    rng = np.random.default_rng(0)
+    for unit in spec.space.sample(rng, 5):
+        synth.render(spec.space.to_native(unit), note=note, duration=duration, seconds=seconds)
+    again = synth.render(values, note=note, duration=duration, seconds=seconds)
+    return {k: round(v, 5) for k, v in score(TargetFeatures(audio, spec.sample_rate), again).items()}
+
+
 def save_sample(spec: SynthSpec, *, seed: int, note: int, duration: float, seconds: float, out: str | Path) -> list[Path]:
     """Writes a prior-sampled patch's render (``out``), its native preset and ``<stem>.json``
     (synth, config, seed, note, duration, params) so that the target's true answer is known."""
@@ -110,20 +122,23 @@ def save_sample(spec: SynthSpec, *, seed: int, note: int, duration: float, secon
         preset = spec.build().export(values, Path(tmp) / f"p{spec.preset_ext}").read_bytes()
     preset_path = atomic_write(out.with_suffix(spec.preset_ext if spec.preset_ext != ".json" else ".preset.json"), preset)
     meta = {"synth": spec.backend, "config": spec.space.name, "seed": seed, "note": note, "duration": duration,
-            "seconds": seconds, "params": values}
+            "seconds": seconds, "params": values, "noise_floor": noise_floor(spec, values, audio, note=note, duration=duration, seconds=seconds)}
     meta_path = atomic_write(out.with_suffix(".json"), json.dumps(meta, indent=1).encode())
     return [wav, preset_path, meta_path]
 
 
 class Progress:
-    """A rich progress bar with renders, best losses and renders per second; silent when quiet."""
+    """A rich progress bar (done/total, a status line, elapsed time); silent when ``quiet``. When
+    stderr is not a terminal (logs, CI) it prints a plain status line at most every ``every`` s."""
 
-    def __init__(self, total: int, *, quiet: bool, label: str = "matching") -> None:
-        self.quiet = quiet or not sys.stderr.isatty()
+    def __init__(self, total: int, *, quiet: bool, label: str = "matching", every: float = 15.0) -> None:
+        self.quiet = quiet
         self.total = total
+        self.label = label
+        self.every = every
         self._bar: Any = None
-        self._t0 = time.perf_counter()
-        if not self.quiet:
+        self._t0 = self._last = time.perf_counter()
+        if not self.quiet and sys.stderr.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
             from rich.progress import Progress as RichProgress
 
@@ -134,13 +149,23 @@ class Progress:
             self._bar.start()
             self._task = self._bar.add_task(label, total=total, info="")
 
+    def update(self, done: int, info: str) -> None:
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, info=info)
+            return
+        now = time.perf_counter()
+        if now - self._last >= self.every:
+            self._last = now
+            print(f"{self.label}: {done}/{self.total} {info}", file=sys.stderr, flush=True)
+
     def __call__(self, archive: Archive) -> None:
-        if self._bar is None or not len(archive):
+        if not len(archive):
             return
         best = archive.best()
         rate = len(archive) / max(time.perf_counter() - self._t0, 1e-9)
-        info = f"loss {best.loss:.3f} mss {best.objectives['mss']:.2f} wmfcc {best.objectives['wmfcc']:.1f} | {rate:.1f} renders/s"
-        self._bar.update(self._task, completed=len(archive), info=info)
+        self.update(len(archive), f"loss {best.loss:.3f} mss {best.objectives['mss']:.2f} wmfcc {best.objectives['wmfcc']:.1f} | {rate:.1f} renders/s")
 
     def close(self) -> None:
         if self._bar is not None:
@@ -172,6 +197,7 @@ def run_match(
         raise ConfigError("--budget must be at least 1")
     if keep < 1:
         raise ConfigError("--keep must be at least 1")
+    strategy.check(spec.space)  # e.g. a missing checkpoint fails here, before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))

@@ -251,6 +251,17 @@ class RenderPool:
                     results[i] = Evaluation(units[i], penalty, search_loss(penalty, dict(job.weights) or None), error=f"worker died: {str(exc).splitlines()[0]}")
         return [results[i] for i in range(len(units))]
 
+    def map(self, fn: Any, tasks: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
+        """``(index, fn(*task))`` for each task, in completion order, on the pool's workers (used by
+        dataset rendering, whose tasks carry their own spec and notes)."""
+        from joblib import delayed
+
+        if self.backend == "sequential":
+            for i, task in enumerate(tasks):
+                yield i, fn(*task)
+            return
+        yield from self._parallel()(delayed(_indexed)(fn, i, task) for i, task in enumerate(tasks))
+
     def render(self, job: RenderJob, units: np.ndarray, *, with_presets: bool = True) -> list[tuple[np.ndarray, bytes]]:
         """Audio ``(channels, n)`` and native preset bytes for each unit vector, in input order."""
         units = np.atleast_2d(np.asarray(units, dtype=np.float64))
@@ -271,3 +282,7 @@ def _render_audio(job: RenderJob, units: np.ndarray) -> list[tuple[np.ndarray, b
 
 def _tagged(fn: Any, s: slice, job: RenderJob, units: np.ndarray) -> tuple[slice, Any]:
     return s, fn(job, units)
+
+
+def _indexed(fn: Any, i: int, task: tuple[Any, ...]) -> tuple[int, Any]:
+    return i, fn(*task)

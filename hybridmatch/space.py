@@ -416,24 +416,37 @@ class ParamSpace:
         (with repetitions). ``init`` (a unit vector) sets the start (CMA-ES mean, hill-climb start)."""
         import nevergrad as ng
 
-        init_unit = self.default_unit() if init is None else self._check(init)
+        init_value = self.nevergrad_value(self.default_unit() if init is None else init)
         content: dict[str, Any] = {}
         for key, idx in self._ng_groups().items():
             n = self.params[idx[0]].n_bins
-            u = init_unit[idx]
             if key == "cont":
-                content[key] = ng.p.Array(init=u, lower=0.0, upper=1.0).set_mutation(sigma=sigma)
+                content[key] = ng.p.Array(init=init_value[key], lower=0.0, upper=1.0).set_mutation(sigma=sigma)
             elif key.startswith("int"):
-                bins = np.minimum((u * n).astype(int), n - 1).astype(float)
-                arr = ng.p.Array(init=bins, lower=0.0, upper=float(n - 1))
+                arr = ng.p.Array(init=init_value[key], lower=0.0, upper=float(n - 1))
                 content[key] = arr.set_mutation(sigma=max(sigma * n, 0.5)).set_integer_casting()
             else:
                 choice = ng.p.Choice(list(range(n)), repetitions=len(idx))
-                choice.value = tuple(int(b) for b in np.minimum((u * n).astype(int), n - 1))
+                choice.value = init_value[key]
                 content[key] = choice
         param = ng.p.Dict(**content)
         param.random_state = np.random.RandomState(seed)
         return param
+
+    def nevergrad_value(self, unit: np.ndarray) -> dict[str, Any]:
+        """A unit vector as the value of a :meth:`to_nevergrad` parametrization (inverse of
+        :meth:`from_nevergrad` on discrete bins)."""
+        unit = self._check(unit)
+        value: dict[str, Any] = {}
+        for key, idx in self._ng_groups().items():
+            n = self.params[idx[0]].n_bins
+            u = unit[idx]
+            if key == "cont":
+                value[key] = u.copy()
+            else:
+                bins = np.minimum((u * n).astype(int), n - 1)
+                value[key] = bins.astype(float) if key.startswith("int") else tuple(int(b) for b in bins)
+        return value
 
     def from_nevergrad(self, value: Mapping[str, Any]) -> np.ndarray:
         """The value of a :meth:`to_nevergrad` candidate → canonical unit vector."""

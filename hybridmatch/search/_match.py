@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,23 +24,33 @@ class MatchResult:
     wall_s: float
 
 
-def _starts(proposals: np.ndarray, losses: np.ndarray, modes: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Best proposal of each of ``modes`` k-means clusters, best cluster first."""
+def _starts(proposals: np.ndarray, losses: np.ndarray, modes: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(best proposal, member indices) of each of ``modes`` k-means clusters, best cluster first."""
     from scipy.cluster.vq import kmeans2
 
     if len(proposals) == 0:
         return []
     k = min(modes, len(proposals))
-    if k == 1:
-        return [proposals[int(np.argmin(losses))]]
-    _, labels = kmeans2(proposals, k, minit="++", seed=rng, iter=20)
-    bests = []
+    labels = np.zeros(len(proposals), dtype=int) if k == 1 else kmeans2(proposals, k, minit="++", seed=rng, iter=20)[1]
+    clusters = []
     for c in range(k):
         members = np.nonzero(labels == c)[0]
         if members.size:
-            bests.append(members[np.argmin(losses[members])])
-    bests.sort(key=lambda i: losses[i])
-    return [proposals[i] for i in bests]
+            clusters.append((members[np.argmin(losses[members])], members))
+    clusters.sort(key=lambda c: losses[c[0]])
+    return [(proposals[best], members) for best, members in clusters]
+
+
+def _tell_proposals(optimizer: Any, space: Any, proposals: np.ndarray, losses: np.ndarray) -> None:
+    """Hands already-rendered proposals to an optimizer (no extra renders): the GA's initial
+    population, the hill climber's incumbent. Optimizers that cannot take them (CMA-ES) skip."""
+    import nevergrad as ng
+
+    for unit, loss in zip(proposals, losses, strict=True):
+        try:
+            optimizer.tell(optimizer.parametrization.spawn_child(new_value=space.nevergrad_value(unit)), float(loss))
+        except ng.errors.TellNotAskedNotSupportedError:
+            return
 
 
 def search(
@@ -63,21 +74,26 @@ def search(
     t0 = time.perf_counter()
     interrupted = False
     try:
-        proposals = propose(strategy.proposer, space, min(strategy.n_proposals, budget), rng, job=job, **(context or {}))
+        n = budget if strategy.optimizer == "none" else min(strategy.n_proposals, budget)
+        proposals = propose(strategy.proposer, space, n, rng, job=job, **{**dict(strategy.proposer_options), **(context or {})})
         for start in range(0, len(proposals), batch * 4):
             archive.extend(pool.evaluate(job, proposals[start : start + batch * 4]), origin=f"proposal:{strategy.proposer}")
             if on_batch:
                 on_batch(archive)
+        if strategy.optimizer == "none":
+            return MatchResult(archive, interrupted, time.perf_counter() - t0)
         losses = archive.losses[-len(proposals) :] if len(proposals) else np.zeros(0)
         starts = _starts(proposals, losses, strategy.modes, rng)
         while len(starts) < strategy.modes:
-            starts.append(space.default_unit() if not starts else space.sample(rng, 1)[0])
+            starts.append((space.default_unit() if not starts else space.sample(rng, 1)[0], np.zeros(0, dtype=int)))
         remaining = budget - len(archive)
         optimizers = []
-        for init in starts:
+        for init, members in starts:
             param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init)
             share = max(remaining // len(starts), 1)
-            optimizers.append(make_optimizer(strategy.optimizer, param, budget=share, num_workers=batch, options=dict(strategy.optimizer_options)))
+            optimizer = make_optimizer(strategy.optimizer, param, budget=share, num_workers=batch, options=dict(strategy.optimizer_options))
+            _tell_proposals(optimizer, space, proposals[members], losses[members])
+            optimizers.append(optimizer)
         turn = 0
         while len(archive) < budget:
             n = min(batch, budget - len(archive))

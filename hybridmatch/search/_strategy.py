@@ -21,13 +21,17 @@ __all__ = ["Strategy", "load_strategy", "PROPOSERS", "propose"]
 @dataclass(frozen=True)
 class Strategy:
     """``proposer`` makes ``n_proposals`` initial candidates (rendered first, counted in the budget);
-    their best ``modes`` clusters each seed one ``optimizer`` run, sharing the rest of the budget."""
+    their best ``modes`` clusters each seed one ``optimizer`` run, sharing the rest of the budget.
+    Each optimizer is also told the proposals of its cluster where nevergrad allows it (the GA's
+    initial population, the hill climber's best so far). Optimizer ``"none"`` spends the whole
+    budget on proposals (``cnf-only``)."""
 
     name: str
     optimizer: str
     optimizer_options: Mapping[str, Any] = field(default_factory=dict)
     proposer: str = "none"
     n_proposals: int = 0
+    proposer_options: Mapping[str, Any] = field(default_factory=dict)
     modes: int = 1
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     description: str = ""
@@ -38,7 +42,7 @@ class Strategy:
         opt = raw.get("optimizer")
         if not isinstance(opt, Mapping) or "name" not in opt:
             raise ConfigError(f"strategy {name}: needs an [optimizer] table with a name")
-        if opt["name"] not in OPTIMIZERS:
+        if opt["name"] not in OPTIMIZERS and opt["name"] != "none":
             raise ConfigError(f"strategy {name}: unknown optimizer {opt['name']!r}; known: {', '.join(sorted(OPTIMIZERS))}")
         prop = raw.get("proposer", {})
         if prop.get("name", "none") not in PROPOSERS:
@@ -51,16 +55,26 @@ class Strategy:
         n = int(prop.get("n", 0))
         if modes < 1 or n < 0:
             raise ConfigError(f"strategy {name}: modes must be >= 1 and proposer n >= 0")
+        if opt["name"] == "none" and prop.get("name", "none") == "none":
+            raise ConfigError(f"strategy {name}: optimizer 'none' needs a proposer")
         return cls(
             name=name,
             optimizer=str(opt["name"]),
             optimizer_options=dict(opt.get("options", {})),
             proposer=str(prop.get("name", "none")),
             n_proposals=n,
+            proposer_options=dict(prop.get("options", {})),
             modes=modes,
             weights=weights,
             description=str(raw.get("description", "")),
         )
+
+    def check(self, space: ParamSpace) -> None:
+        """Fails fast (ConfigError) if the proposer cannot serve ``space``, e.g. no checkpoint."""
+        if self.proposer in ("cnf", "regress"):
+            from ..ml.proposer import load_for
+
+            load_for(space, self.proposer, self.proposer_options.get("checkpoint"))
 
 
 def load_strategy(path: str | Path) -> Strategy:
@@ -82,7 +96,19 @@ def _random(space: ParamSpace, n: int, rng: np.random.Generator, **_: Any) -> np
     return space.sample(rng, n)
 
 
-PROPOSERS: dict[str, Any] = {"none": _none, "random": _random}
+def _cnf(space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:
+    from ..ml.proposer import propose_cnf  # torch is imported only when a strategy needs it
+
+    return propose_cnf(space, n, rng, **context)
+
+
+def _regress(space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:
+    from ..ml.proposer import propose_regress
+
+    return propose_regress(space, n, rng, **context)
+
+
+PROPOSERS: dict[str, Any] = {"none": _none, "random": _random, "cnf": _cnf, "regress": _regress}
 
 
 def propose(name: str, space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:

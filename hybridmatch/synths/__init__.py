@@ -87,6 +87,7 @@ class SynthSpec:
     space: ParamSpace
     sample_rate: int = 44100
     options: Mapping[str, Any] = field(default_factory=dict)
+    render: Mapping[str, Any] = field(default_factory=dict)  # the config's [render] table (dataset note/length ranges)
 
     def build(self) -> Synth:
         cls = _resolve(self.backend)

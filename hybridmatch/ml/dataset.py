@@ -1,0 +1,248 @@
+"""Training sets for the CNF: random patches from a config's priors, rendered through the RenderPool.
+
+Layout of a dataset folder (every array is a plain ``.npy``, memory-mappable)::
+
+    meta.json                      the synth spec, seed, shard size and feature settings (checked on resume)
+    shard_00000.units.npy          (k, d) float32 unit vectors
+    shard_00000.mel.npy            (k, N_MELS, N_FRAMES) float16 log-mel of the (augmented) render
+    shard_00000.cond.npy           (k, 2) float32 MIDI note and note length in seconds
+    shard_00000.json               written last: the shard is complete (kept / rejected / render time)
+    stats.json                     totals, renders per second, per-parameter means, mel mean
+
+Each shard draws from its own seed ``(seed, shard)``, so a killed run resumes at the first
+incomplete shard and produces the same data as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..engine import atomic_write
+from ..errors import ConfigError
+from ..render import RenderPool
+from ..synths import SynthSpec
+from .features import CLIP_SECONDS, FEATURE_RATE, N_FRAMES, N_MELS, Augment, logmel
+
+__all__ = ["build_dataset", "FlowData", "MIN_LUFS"]
+
+MIN_LUFS = -55.0
+_TASK = 16  # renders per worker task: big enough to amortise pickling, small enough to balance
+_WORKER_SYNTHS: dict[str, Any] = {}
+
+
+def _synth(spec: SynthSpec) -> Any:
+    key = repr((spec.backend, spec.space.name, spec.sample_rate, sorted(dict(spec.options).items())))
+    if key not in _WORKER_SYNTHS:
+        _WORKER_SYNTHS.clear()
+        _WORKER_SYNTHS[key] = spec.build()
+    return _WORKER_SYNTHS[key]
+
+
+def _render_features(
+    spec: SynthSpec, units: np.ndarray, cond: np.ndarray, seed: int, augment: Augment | None, min_lufs: float
+) -> tuple[list[np.ndarray | None], float]:
+    """Worker side: (log-mel or ``None`` when rejected, for each unit) and the seconds spent rendering."""
+    import pyloudnorm
+
+    synth = _synth(spec)
+    meter = pyloudnorm.Meter(spec.sample_rate)
+    release = float(spec.render.get("release", 0.5))
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray | None] = []
+    render_s = 0.0
+    for unit, (note, duration) in zip(units, cond, strict=True):
+        t0 = time.perf_counter()
+        try:
+            audio = synth.render(spec.space.to_native(unit), note=int(note), duration=float(duration), seconds=float(duration) + release)
+        except Exception:  # a patch the engine refuses is simply not in the dataset
+            out.append(None)
+            continue
+        render_s += time.perf_counter() - t0
+        audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+        if not np.all(np.isfinite(audio)) or float(np.abs(audio).max(initial=0.0)) < 1e-5:
+            out.append(None)
+            continue
+        with np.errstate(divide="ignore"):
+            lufs = meter.integrated_loudness(audio.T.astype(np.float64))
+        if not np.isfinite(lufs) or lufs < min_lufs:
+            out.append(None)
+            continue
+        if augment is not None:
+            audio = augment(audio, spec.sample_rate, rng)
+        out.append(logmel(audio, spec.sample_rate).astype(np.float16))
+    return out, render_s
+
+
+def _meta(spec: SynthSpec, seed: int, shard: int, augment: Augment | None, min_lufs: float) -> dict[str, Any]:
+    return {
+        "backend": spec.backend,
+        "config": spec.space.name,
+        "space": spec.space.to_dict(),
+        "sample_rate": spec.sample_rate,
+        "render": dict(spec.render),
+        "seed": seed,
+        "shard": shard,
+        "augment": None if augment is None else augment.__dict__,
+        "min_lufs": min_lufs,
+        "features": {"clip_seconds": CLIP_SECONDS, "n_mels": N_MELS, "n_frames": N_FRAMES, "rate": FEATURE_RATE},
+    }
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+    tmp.replace(path)
+
+
+def build_dataset(
+    spec: SynthSpec,
+    *,
+    n: int,
+    out: str | Path,
+    workers: int = 1,
+    seed: int = 0,
+    shard: int = 1024,
+    augment: Augment | None = None,
+    min_lufs: float = MIN_LUFS,
+    on_progress: Callable[[int, int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Renders until ``n`` patches are kept (resuming any complete shards in ``out``); returns stats.
+
+    ``on_progress(kept, n, renders_per_second)`` is called after each worker task."""
+    if n < 1 or shard < 1:
+        raise ConfigError("--n and the shard size must be at least 1")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = _meta(spec, seed, shard, augment, min_lufs)
+    meta_path = out / "meta.json"
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if {k: old.get(k) for k in meta} != json.loads(json.dumps(meta)):
+            raise ConfigError(f"{out} holds a dataset made with other settings (synth, seed, shard size or augmentation); use a new --out")
+    else:
+        atomic_write(meta_path, json.dumps(meta, indent=1).encode())
+    lo_note, hi_note = (int(v) for v in spec.render.get("note_range", (60, 60)))
+    lo_dur, hi_dur = (float(v) for v in spec.render.get("duration_range", (1.0, 1.0)))
+    n_shards = -(-n // shard)
+    kept = sum(json.loads((out / f"shard_{i:05d}.json").read_text())["kept"] for i in range(n_shards) if (out / f"shard_{i:05d}.json").exists())
+    renders, render_s, t0 = 0, 0.0, time.perf_counter()
+    with RenderPool(workers) as pool:
+        for i in range(n_shards):
+            done = out / f"shard_{i:05d}.json"
+            if done.exists():
+                continue
+            want = min(shard, n - i * shard)
+            rng = np.random.default_rng([seed, i])
+            units: list[np.ndarray] = []
+            mels: list[np.ndarray] = []
+            conds: list[np.ndarray] = []
+            rejected, shard_t0 = 0, time.perf_counter()
+            while len(units) < want:
+                m = max(_TASK, int((want - len(units)) * 1.25))
+                cand = spec.space.sample(rng, m)
+                cond = np.stack([rng.integers(lo_note, hi_note + 1, m), rng.uniform(lo_dur, hi_dur, m)], axis=1)
+                tasks = [
+                    (spec, cand[s : s + _TASK], cond[s : s + _TASK], int(rng.integers(2**31)), augment, min_lufs)
+                    for s in range(0, m, _TASK)
+                ]
+                results: dict[int, list[np.ndarray | None]] = {}
+                for j, (feats, seconds) in pool.map(_render_features, tasks):
+                    results[j] = feats
+                    renders += len(feats)
+                    render_s += seconds
+                    if on_progress:
+                        good = sum(f is not None for f in feats)
+                        kept += good
+                        on_progress(min(kept, n), n, renders / max(time.perf_counter() - t0, 1e-9))
+                for j in sorted(results):  # task order, so the shard does not depend on timing
+                    for k, feat in enumerate(results[j]):
+                        if feat is None:
+                            rejected += 1
+                        elif len(units) < want:
+                            units.append(cand[j * _TASK + k])
+                            mels.append(feat)
+                            conds.append(cond[j * _TASK + k])
+            stem = out / f"shard_{i:05d}"
+            _save_npy(stem.with_suffix(".units.npy"), np.asarray(units, dtype=np.float32))
+            _save_npy(stem.with_suffix(".mel.npy"), np.asarray(mels, dtype=np.float16))
+            _save_npy(stem.with_suffix(".cond.npy"), np.asarray(conds, dtype=np.float32))
+            record = {"kept": len(units), "rejected": rejected, "wall_s": round(time.perf_counter() - shard_t0, 2)}
+            atomic_write(done, json.dumps(record).encode())
+    data = FlowData(out)
+    shards = [json.loads((out / f"shard_{i:05d}.json").read_text()) for i in range(n_shards)]
+    total_rejected = sum(s["rejected"] for s in shards)
+    stats = {
+        "n": len(data),
+        "rejected": total_rejected,
+        "reject_rate": round(total_rejected / max(len(data) + total_rejected, 1), 4),
+        "wall_s_this_run": round(time.perf_counter() - t0, 2),
+        "renders_this_run": renders,
+        "renders_per_s_this_run": round(renders / max(time.perf_counter() - t0, 1e-9), 2),
+        "render_s_per_render": round(render_s / max(renders, 1), 5),
+        "workers": workers,
+        "unit_mean": np.mean(data.units(), axis=0).round(4).tolist(),
+        "unit_std": np.std(data.units(), axis=0).round(4).tolist(),
+        "mel_mean": float(np.mean([m.mean() for m in data.iter_mel()])),
+    }
+    atomic_write(out / "stats.json", json.dumps(stats, indent=1).encode())
+    return stats
+
+
+@dataclass
+class FlowData:
+    """A dataset folder opened read-only; shards are memory-mapped, never loaded whole."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        meta_path = self.root / "meta.json"
+        if not meta_path.exists():
+            raise ConfigError(f"{self.root} is not a dataset (no meta.json); make one with `hybridmatch dataset`")
+        self.meta = json.loads(meta_path.read_text())
+        stems = sorted(p.with_suffix("").with_suffix("") for p in self.root.glob("shard_*.json"))
+        self._units = [np.load(f"{s}.units.npy", mmap_mode="r") for s in stems]
+        self._mel = [np.load(f"{s}.mel.npy", mmap_mode="r") for s in stems]
+        self._cond = [np.load(f"{s}.cond.npy", mmap_mode="r") for s in stems]
+        sizes = np.array([len(u) for u in self._units], dtype=np.int64)
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)])
+        if self._offsets[-1] == 0:
+            raise ConfigError(f"{self.root} has no complete shards yet")
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def units(self) -> np.ndarray:
+        return np.concatenate([np.asarray(u) for u in self._units])
+
+    def iter_mel(self) -> Iterator[np.ndarray]:
+        yield from self._mel
+
+    def split(self, holdout: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(train, held-out) global indices; the held-out split is fixed by ``seed``."""
+        idx = np.random.default_rng(seed).permutation(len(self))
+        k = max(1, int(round(len(self) * holdout))) if len(self) > 1 else 0
+        return np.sort(idx[k:]), np.sort(idx[:k])
+
+    def batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(units float32, log-mel float32, cond float32) for global indices ``idx``."""
+        idx = np.asarray(idx, dtype=np.int64)
+        shard = np.searchsorted(self._offsets, idx, side="right") - 1
+        units = np.empty((len(idx), self._units[0].shape[1]), dtype=np.float32)
+        mel = np.empty((len(idx), N_MELS, N_FRAMES), dtype=np.float32)
+        cond = np.empty((len(idx), 2), dtype=np.float32)
+        for s in np.unique(shard):
+            rows = np.nonzero(shard == s)[0]
+            local = idx[rows] - self._offsets[s]
+            units[rows] = self._units[s][local]
+            mel[rows] = self._mel[s][local]
+            cond[rows] = self._cond[s][local]
+        return units, mel, cond

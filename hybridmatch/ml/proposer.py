@@ -1,0 +1,64 @@
+"""Proposers backed by trained checkpoints: ``cnf`` (samples of the flow) and ``regress`` (the
+regression baseline's single estimate). Shipped checkpoints live in ``hybridmatch/ml/checkpoints``
+as ``<config>.pt`` (flow) and ``<config>-regress.pt``; a strategy may name another file with
+``[proposer.options] checkpoint = "path.pt"``."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..space import ParamSpace
+
+__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "propose_cnf", "propose_regress", "cached_checkpoint", "load_for"]
+
+CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+
+
+def shipped_checkpoint(config: str, kind: str = "cnf") -> Path:
+    return CHECKPOINT_DIR / (f"{config}.pt" if kind == "cnf" else f"{config}-{kind}.pt")
+
+
+@functools.lru_cache(maxsize=4)
+def cached_checkpoint(path: str, space_json: str) -> Any:
+    import json
+
+    from .train import load_checkpoint
+
+    raw = json.loads(space_json)
+    return load_checkpoint(path, ParamSpace.from_dict(raw, name=raw.get("name", "")))
+
+
+def load_for(space: ParamSpace, kind: str, checkpoint: str | None = None) -> Any:
+    """The (cached) checkpoint serving ``space``: the named file, else the shipped one."""
+    import json
+
+    path = Path(checkpoint) if checkpoint else shipped_checkpoint(space.name, kind)
+    if not path.exists():
+        raise ConfigError(
+            f"no {kind} checkpoint for config {space.name!r} ({path}); train one with `hybridmatch dataset` and `hybridmatch train`, "
+            "then name it in the strategy's [proposer.options] checkpoint"
+        )
+    return cached_checkpoint(str(path), json.dumps(space.to_dict(), sort_keys=True))
+
+
+def _propose(kind: str, space: ParamSpace, n: int, rng: np.random.Generator, *, job: Any = None, checkpoint: str | None = None,
+             steps: int = 16, guidance: float = 2.0, **_: Any) -> np.ndarray:
+    if job is None:
+        raise ConfigError(f"proposer {kind!r} needs a target")
+    ckpt = load_for(space, kind, checkpoint)
+    return ckpt.propose(job.target, job.spec.sample_rate, job.note, job.duration, n, seed=int(rng.integers(2**31)), steps=steps, guidance=guidance)
+
+
+def propose_cnf(space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:
+    """``n`` samples from the flow, conditioned on the target's audio, note and length."""
+    return _propose("cnf", space, n, rng, **context)
+
+
+def propose_regress(space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:
+    """The regression baseline's single estimate (``n`` is ignored: it has nothing to sample)."""
+    return _propose("regress", space, 1, rng, **context)

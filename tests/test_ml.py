@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hybridmatch.engine import load_synth, sample_patch
+from hybridmatch.errors import ConfigError
+from hybridmatch.ml import CHECKPOINT_DIR, FlowData, ModelConfig, build_dataset, load_checkpoint, train
+from hybridmatch.ml.dataset import _render_features
+from hybridmatch.ml.features import N_FRAMES, N_MELS, Augment, logmel
+from hybridmatch.ml.model import Flow, Param2Tok, Regressor, ot_pairing
+from tests.conftest import ROOT
+
+SHIPPED = sorted(CHECKPOINT_DIR.glob("*.pt"))
+
+
+def _config_of(path: Path) -> str:
+    return path.stem.removesuffix("-regress")
+
+
+def _shards(root: Path) -> dict[str, np.ndarray]:
+    return {p.name: np.load(p) for p in sorted(root.glob("shard_*.npy"))}
+
+
+def test_dataset_is_sharded_resumable_and_deterministic(toy_spec, tmp_path):
+    full = tmp_path / "full"
+    stats = build_dataset(toy_spec, n=40, out=full, workers=1, seed=5, shard=16)
+    assert stats["n"] == 40 and len(FlowData(full)) == 40
+    arrays = _shards(full)
+    assert arrays["shard_00000.mel.npy"].dtype == np.float16 and arrays["shard_00000.mel.npy"].shape == (16, N_MELS, N_FRAMES)
+    assert arrays["shard_00002.units.npy"].shape == (8, toy_spec.space.dim)
+    # a run killed after two shards: the third is missing; resuming rebuilds exactly what was lost
+    for p in full.glob("shard_00002*"):
+        p.unlink()
+    build_dataset(toy_spec, n=40, out=full, workers=2, seed=5, shard=16)
+    for name, arr in _shards(full).items():
+        np.testing.assert_array_equal(arr, arrays[name], err_msg=name)
+    units, mel, cond = FlowData(full).batch(np.array([39, 0, 17]))
+    assert units.shape == (3, toy_spec.space.dim) and mel.shape == (3, N_MELS, N_FRAMES) and cond.shape == (3, 2)
+    np.testing.assert_array_equal(units[1], arrays["shard_00000.units.npy"][0])
+    with pytest.raises(ConfigError, match="other settings"):
+        build_dataset(toy_spec, n=40, out=full, workers=1, seed=6, shard=16)
+
+
+def test_near_silent_renders_are_rejected(toy_spec):
+    space = toy_spec.space
+    loud = space.default_unit()
+    quiet = loud.copy()
+    for i in (1, 2, 3):
+        quiet[space.index[f"osc{i}_amp"]] = space.params[space.index[f"osc{i}_amp"]].to_unit(0.0005)
+    feats, _ = _render_features(toy_spec, np.stack([loud, quiet]), np.array([[60, 0.5], [60, 0.5]]), 0, None, -55.0)
+    assert feats[0] is not None and feats[1] is None
+
+
+def test_augmentation_changes_the_features_but_not_their_shape(toy_spec):
+    audio, _ = sample_patch(toy_spec, seed=1, note=60, duration=0.5, seconds=0.6)
+    clean = logmel(audio, toy_spec.sample_rate)
+    noisy = logmel(Augment(p=1.0)(audio, toy_spec.sample_rate, np.random.default_rng(0)), toy_spec.sample_rate)
+    assert noisy.shape == clean.shape and 0.0 <= noisy.min() and noisy.max() <= 1.0
+    assert np.abs(noisy - clean).mean() > 0.01
+
+
+def test_ot_pairing_is_a_permutation_that_shortens_paths():
+    gen = torch.Generator().manual_seed(0)
+    x0, x1 = torch.randn(32, 5, generator=gen), torch.randn(32, 5, generator=gen) + 2.0
+    paired = ot_pairing(x0, x1)
+    assert sorted(map(tuple, paired.tolist())) == sorted(map(tuple, x0.tolist()))
+    assert (paired - x1).pow(2).sum() < (x0 - x1).pow(2).sum()
+
+
+def test_param2tok_starts_near_permutation_invariant():
+    torch.manual_seed(0)
+    p2t = Param2Tok(dim=9, tokens=4, d_token=8, d_model=16)
+    x = torch.randn(3, 9)
+    swapped = x[:, [3, 4, 5, 0, 1, 2, 6, 7, 8]]  # oscillators 1 and 2 exchanged
+    a, b = p2t.to_tokens(x), p2t.to_tokens(swapped)
+    assert (a - b).abs().max() < 1e-2 * a.abs().max()
+    p2t.assign.data = torch.eye(4, 9)  # once the assignment is sparse, the swap matters
+    assert (p2t.to_tokens(x) - p2t.to_tokens(swapped)).abs().max() > 0.1 * p2t.to_tokens(x).abs().max()
+
+
+def _bimodal_batch(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    sign = torch.where(torch.rand(n, 1, generator=gen) < 0.5, -1.0, 1.0)
+    x1 = torch.cat([0.8 * sign, 0.05 * torch.randn(n, 1, generator=gen)], dim=1)
+    return x1, torch.zeros(n, N_MELS, N_FRAMES), torch.zeros(n, 2)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "dit"])
+def test_the_flow_keeps_both_modes_where_regression_averages(kind):
+    """Two equally good answers (+0.8 and -0.8): the flow samples both, regression predicts ~0."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    cfg = ModelConfig(kind=kind, dim=2, cond_dim=16, d_model=32, layers=2, heads=2, tokens=2, d_token=8, hidden=64, assign_l1=0.0)
+    flow, reg = Flow(cfg), Regressor(ModelConfig(kind="regress", dim=2, cond_dim=16, hidden=64))
+    for model in (flow, reg):
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for _ in range(250):
+            loss, _ = model.loss(*_bimodal_batch(64, gen))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    flow.eval()
+    samples = flow.sample(torch.zeros(1, N_MELS, N_FRAMES), torch.zeros(1, 2), 200, guidance=1.0, generator=gen)[:, 0]
+    assert (samples > 0.4).float().mean() > 0.25 and (samples < -0.4).float().mean() > 0.25
+    assert (samples.abs() < 0.3).float().mean() < 0.3  # a collapsed (averaging) model puts ~all mass here
+    assert abs(float(reg.sample(torch.zeros(1, N_MELS, N_FRAMES), torch.zeros(1, 2))[0, 0])) < 0.3
+
+
+def test_train_writes_a_checkpoint_that_resumes_and_samples(toy_spec, tmp_path):
+    data = tmp_path / "data"
+    build_dataset(toy_spec, n=48, out=data, workers=1, seed=0, shard=48)
+    out = tmp_path / "m.pt"
+    small = {"d_model": 32, "layers": 1, "tokens": 4, "cond_dim": 32}
+    first = train(data, out, toy_spec, steps=6, batch=16, workers=1, eval_items=2, eval_n=2, checkpoint_every=3, quiet=True, model_options=small)
+    assert first["steps"] == 6 and out.exists() and out.with_name("m.pt.state").exists()
+    assert set(first["held_out_eval"]) >= {"model_best", "prior_best", "items"}
+    again = train(data, out, toy_spec, steps=6, batch=16, workers=1, eval_items=2, eval_n=2, quiet=True, model_options=small)
+    assert again["wall_s"] == first["wall_s"]  # resumed at step 6: nothing left to train
+    more = train(data, out, toy_spec, steps=9, batch=16, workers=1, eval_items=2, eval_n=2, quiet=True, model_options=small)
+    assert more["steps"] == 9 and more["wall_s"] > first["wall_s"]
+    assert json.loads(out.with_suffix(".json").read_text())["steps"] == 9
+    ckpt = load_checkpoint(out, toy_spec.space)
+    audio, _ = sample_patch(toy_spec, seed=2, note=60, duration=0.5, seconds=0.6)
+    units = ckpt.propose(audio, toy_spec.sample_rate, 60, 0.5, 5, seed=0)
+    assert units.shape == (5, toy_spec.space.dim)
+    with pytest.raises(ConfigError, match="another run"):
+        train(data, out, toy_spec, steps=12, batch=16, workers=1, quiet=True, model_options={**small, "layers": 2})
+
+
+def test_a_checkpoint_for_another_space_is_refused(configs, tmp_path):
+    if not SHIPPED:
+        pytest.skip("no shipped checkpoints")
+    other = load_synth(configs / ("dexed.toml" if _config_of(SHIPPED[0]) != "dexed" else "toy.toml")).space
+    with pytest.raises(ConfigError, match="another parameter space"):
+        load_checkpoint(SHIPPED[0], other)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="not a hybridmatch checkpoint"):
+        load_checkpoint(bad)
+
+
+def test_every_config_with_a_cnf_strategy_default_has_a_checkpoint():
+    for config in ("vital-simple", "dexed", "toy"):
+        assert (CHECKPOINT_DIR / f"{config}.pt").exists(), config
+        assert (CHECKPOINT_DIR / f"{config}-regress.pt").exists(), config
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_checkpoint_loads_and_samples(path, configs):
+    """Shipped weights always match the code: load with the current config, sample, decode."""
+    assert path.stat().st_size < 25e6
+    spec = load_synth(configs / f"{_config_of(path)}.toml")
+    ckpt = load_checkpoint(path, spec.space)
+    audio, _ = sample_patch(spec, seed=11, note=60, duration=0.5, seconds=1.0)
+    units = ckpt.propose(audio, spec.sample_rate, 60, 0.5, 64, seed=0)
+    want = 1 if ckpt.kind == "regress" else 64
+    assert units.shape == (want, spec.space.dim)
+    np.testing.assert_array_equal(units, spec.space.snap(units))  # discrete parameters decode to real choices
+    assert ckpt.info["held_out_eval"]["items"] > 0 and ckpt.info["data"]["n"] > 0
+    if ckpt.kind != "regress":
+        assert len({tuple(u) for u in units.round(6)}) > 32  # a distribution, not one point
+    assert (ROOT / "results" / "training.md").read_text().count(path.name) >= 1
