@@ -26,8 +26,8 @@ def data_root() -> Path:
 
 def _resolve(kind: str, name: str, folder: str) -> Path:
     path = Path(name)
-    if path.suffix == ".toml" or path.exists():
-        if not path.exists():
+    if path.suffix == ".toml" or path.is_file():  # a file path; a bare name (even of a folder here) is looked up
+        if not path.is_file():
             raise ConfigError(f"{kind} file not found: {path}")
         return path
     candidate = data_root() / folder / f"{name}.toml"
@@ -284,15 +284,20 @@ def train(data: str, out: str, synth: str, config: str | None, kind: str, steps:
 
 
 @main.command()
+@click.argument("extra", nargs=-1)
 @click.option("--out", default=None, help="also write the table here (e.g. results/training.md)")
 @friendly
-def checkpoints(out: str | None) -> None:
-    """List the shipped checkpoints: how each was trained and how it scored on held-out items."""
+def checkpoints(extra: tuple[str, ...], out: str | None) -> None:
+    """List the shipped checkpoints (and any EXTRA .pt files): how each was trained and how it scored
+    on held-out items."""
     from .engine import atomic_write
     from .ml import CHECKPOINT_DIR
     from .ml.train import checkpoint_report
 
-    table = checkpoint_report(sorted(CHECKPOINT_DIR.glob("*.pt")))
+    missing = [p for p in extra if not Path(p).exists()]
+    if missing:
+        raise ConfigError(f"checkpoint not found: {missing[0]}")
+    table = checkpoint_report(sorted(CHECKPOINT_DIR.glob("*.pt")) + [Path(p) for p in extra])
     if out:
         atomic_write(out, table.encode())
     click.echo(table)

@@ -40,6 +40,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     write(tmp / "surround.wav", np.tile(sine(440, 0.3), (3, 1)))
     write(tmp / "lowrate.wav", sine(100, 0.5, sr=4000), sr=4000)
     (tmp / "broken.toml").write_text("name = [unclosed\n")
+    (tmp / "nockpt.toml").write_text('[proposer]\nname = "cnf"\nn = 8\n[proposer.options]\ncheckpoint = "no-such.pt"\n[optimizer]\nname = "cma"\n')
     okp = str(ok)
     return {
         "missing": (["run", str(tmp / "nope.wav")], "not found"),
@@ -59,7 +60,34 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "malformed strategy toml": (["run", okp, "--strategy", str(tmp / "broken.toml")], "malformed TOML"),
         "malformed config toml": (["run", okp, "--config", str(tmp / "broken.toml")], "malformed TOML"),
         "bad note": (["run", okp, "--note", "C4"], "--note"),
+        "missing checkpoint": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "nockpt.toml")], "no cnf checkpoint"),
     }
+
+
+def test_a_folder_named_like_a_config_does_not_shadow_it(tmp_path, monkeypatch):
+    from hybridmatch.cli import resolve_strategy, resolve_synth
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dexed").mkdir()
+    (tmp_path / "cma").mkdir()
+    assert resolve_synth("dexed", None).space.name == "dexed"
+    assert resolve_strategy("cma").name == "cma"
+
+
+def test_ml_commands_reject_bad_input_in_one_line(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    runner = CliRunner()
+    cases = {
+        "no dataset": (["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m.pt"), "--synth", "toy"], "not a dataset"),
+        "unknown synth": (["dataset", "--synth", "moog", "--n", "4", "--out", str(tmp_path / "d")], "unknown synth"),
+        "bad n": (["dataset", "--synth", "toy", "--n", "0", "--out", str(tmp_path / "d0")], "at least 1"),
+        "bad checkpoint": (["checkpoints", str(tmp_path / "junk.pt")], "not a hybridmatch checkpoint"),
+    }
+    for name, (args, needle) in cases.items():
+        result = runner.invoke(main, args)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and needle in lines[0], (name, result.output)
+    assert not (tmp_path / "m.pt").exists()
 
 
 def test_bad_input_corpus_exits_2_with_one_line_and_writes_nothing(tmp_path):
@@ -121,3 +149,27 @@ def test_readme_test_command_matches_ci():
     ci = (ROOT / ".ci" / "run").read_text()
     command = [line for line in ci.splitlines() if line.startswith("pip install -q -e '.[test]'")][0]
     assert command in readme
+
+
+def test_ctrl_c_stops_cleanly_and_writes_the_best_set_so_far(tmp_path):
+    """SIGINT to the whole process group (what a terminal's Ctrl-C does, workers included)."""
+    import os
+    import signal
+    import time
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["sample", "--synth", "toy", "--seed", "5", "--duration", "0.3", "--seconds", "0.4", "--out", str(tmp_path / "t.wav")]).exit_code == 0
+    proc = subprocess.Popen([sys.executable, "-m", "hybridmatch.cli", "run", "t.wav", "--synth", "toy", "--strategy", "cma", "--budget", "100000",
+                             "--workers", "2", "--out", "o", "--quiet"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    archive = tmp_path / "o" / "archive.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (archive.exists() and archive.read_text().count("\n") > 60):
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["interrupted"] and 60 < res["renders"] < 100000
+    assert res["renders"] == archive.read_text().count("\n")  # every evaluated candidate is in the archive
+    assert len(res["candidates"]) >= 4 and all((tmp_path / "o" / c["preset"]).exists() for c in res["candidates"])

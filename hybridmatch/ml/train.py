@@ -67,9 +67,8 @@ def _save(path: Path, payload: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def load_checkpoint(path: str | Path, space: ParamSpace | None = None) -> Checkpoint:
-    """Loads a checkpoint; with ``space``, checks it was trained on that exact parameter space."""
-    path = Path(path)
+def _read(path: Path) -> dict[str, Any]:
+    """The raw checkpoint dict, or a one-line ConfigError."""
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -78,6 +77,12 @@ def load_checkpoint(path: str | Path, space: ParamSpace | None = None) -> Checkp
         raise ConfigError(f"{path} is not a hybridmatch checkpoint ({type(exc).__name__})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ConfigError(f"{path}: unsupported checkpoint format (expected format {FORMAT}); retrain with `hybridmatch train`")
+    return raw
+
+
+def load_checkpoint(path: str | Path, space: ParamSpace | None = None) -> Checkpoint:
+    """Loads a checkpoint; with ``space``, checks it was trained on that exact parameter space."""
+    raw = _read(Path(path))
     trained = ParamSpace.from_dict(raw["space"], name=raw["space"].get("name", ""))
     if space is not None and trained.to_dict() != space.to_dict():
         raise ConfigError(f"{path} was trained on another parameter space than {space.name!r}; retrain it for this config")
@@ -246,7 +251,7 @@ def checkpoint_report(paths: list[Path]) -> str:
     ]
     commands = []
     for path in paths:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        raw = _read(path)
         info, cfg = raw.get("info", {}), raw["config"]
         ev = info.get("held_out_eval", {})
 
@@ -255,7 +260,7 @@ def checkpoint_report(paths: list[Path]) -> str:
 
         aug = "yes" if info.get("data", {}).get("augment") else "no"
         lines.append(
-            f"| `{path.name}` | {cfg['kind']} d{cfg['d_model']} L{cfg['layers']} K{cfg['tokens']} | {path.stat().st_size / 1e6:.1f} | "
+            f"| `{path.name if path.parent.name == 'checkpoints' else path}` | {cfg['kind']} d{cfg['d_model']} L{cfg['layers']} K{cfg['tokens']} | {path.stat().st_size / 1e6:.1f} | "
             f"{info.get('data', {}).get('n', '?')} ({aug}) | {info.get('steps', '?')} | {info.get('batch', '?')} | {info.get('wall_s', '?')} | "
             f"{info.get('device', '?')} / {info.get('threads', '?')} | {get('model_best', 'mss'):.2f} | {get('prior_best', 'mss'):.2f} | "
             f"{get('model_best', 'wmfcc'):.2f} | {get('prior_best', 'wmfcc'):.2f} | {get('model', 'mss'):.2f} | {get('prior', 'mss'):.2f} |"
