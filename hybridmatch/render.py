@@ -240,7 +240,9 @@ class RenderPool:
             for s, evals in self._run(evaluate_units, job, units, self._chunks(len(units))):
                 for i, ev in zip(range(s.start, s.stop), evals, strict=True):
                     results[i] = ev
-        except TerminatedWorkerError:
+        except TerminatedWorkerError as exc:
+            if "SIGINT" in str(exc):  # Ctrl-C reached a worker before it could ignore it: the user's stop
+                raise KeyboardInterrupt from None
             pending = [i for i in range(len(units)) if i not in results]
             for i in pending:  # one candidate per task: a crash now names its culprit
                 try:
@@ -280,9 +282,22 @@ def _render_audio(job: RenderJob, units: np.ndarray) -> list[tuple[np.ndarray, b
     return render_units(job, units, False)
 
 
+def _worker_ignores_sigint() -> None:
+    """Ctrl-C is the parent's to handle (it stops the search and writes the best set). A worker that
+    died of it would look like a crash and be retried, swallowing the user's stop."""
+    import contextlib
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        with contextlib.suppress(ValueError):  # not the main thread (a dask worker thread): nothing to do
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _tagged(fn: Any, s: slice, job: RenderJob, units: np.ndarray) -> tuple[slice, Any]:
+    _worker_ignores_sigint()
     return s, fn(job, units)
 
 
 def _indexed(fn: Any, i: int, task: tuple[Any, ...]) -> tuple[int, Any]:
+    _worker_ignores_sigint()
     return i, fn(*task)

@@ -163,11 +163,15 @@ def test_ctrl_c_stops_cleanly_and_writes_the_best_set_so_far(tmp_path):
                              "--workers", "2", "--out", "o", "--quiet"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     archive = tmp_path / "o" / "archive.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (archive.exists() and archive.read_text().count("\n") > 60):
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and not (archive.exists() and archive.read_text().count("\n") > 60):
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # never leave a 100000-render search running behind a failed test
+            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130 and "Traceback" not in err, err
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert res["interrupted"] and 60 < res["renders"] < 100000

@@ -236,12 +236,21 @@ def train(
     return summary
 
 
+def _describe(cfg: dict[str, Any]) -> str:
+    if cfg["kind"] == "dit":
+        return f"dit d{cfg['d_model']} L{cfg['layers']} K{cfg['tokens']}"
+    if cfg["kind"] == "mlp":
+        return f"mlp w{cfg['hidden']} L{cfg['layers']}"
+    return f"regress w{cfg['hidden']}"
+
+
 def checkpoint_report(paths: list[Path]) -> str:
     """A markdown table of how each checkpoint was trained and how it scored on held-out items."""
     lines = [
         "# Shipped checkpoints",
         "",
-        "Written by `hybridmatch checkpoints --out results/training.md` from the records inside each checkpoint.",
+        "Written by `hybridmatch checkpoints [EXTRA.pt ...] --out results/training.md` from the records inside each checkpoint",
+        "(rows with a path are not shipped; they are kept for comparison). `lr` and the model's own size flags are in the commands.",
         "Held-out evaluation: for each held-out dataset item, the true patch is rendered at its note and length; the",
         "model's samples (8 for a flow, its single estimate for `regress`) and 8 prior samples are rendered and scored",
         "against it. Medians over items; `best` is the best-of-n by search loss, `mean` the mean over the n.",
@@ -260,8 +269,8 @@ def checkpoint_report(paths: list[Path]) -> str:
 
         aug = "yes" if info.get("data", {}).get("augment") else "no"
         lines.append(
-            f"| `{path.name if path.parent.name == 'checkpoints' else path}` | {cfg['kind']} d{cfg['d_model']} L{cfg['layers']} K{cfg['tokens']} | {path.stat().st_size / 1e6:.1f} | "
-            f"{info.get('data', {}).get('n', '?')} ({aug}) | {info.get('steps', '?')} | {info.get('batch', '?')} | {info.get('wall_s', '?')} | "
+            f"| `{path.name if path.parent.name == 'checkpoints' else path}` | {_describe(cfg)} | {path.stat().st_size / 1e6:.1f} | "
+            f"{info.get('data', {}).get('n', '?')} ({aug}) | {info.get('steps', '?')} | {info.get('batch', '?')} | {float(info.get('wall_s', 'nan')):.0f} | "
             f"{info.get('device', '?')} / {info.get('threads', '?')} | {get('model_best', 'mss'):.2f} | {get('prior_best', 'mss'):.2f} | "
             f"{get('model_best', 'wmfcc'):.2f} | {get('prior_best', 'wmfcc'):.2f} | {get('model', 'mss'):.2f} | {get('prior', 'mss'):.2f} |"
         )
