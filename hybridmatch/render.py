@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -227,7 +228,7 @@ class RenderPool:
             for s in slices:
                 yield s, fn(job, units[s])
             return
-        tasks = (delayed(_tagged)(fn, s, job, units[s]) for s in slices)
+        tasks = (delayed(_tagged)(fn, s, job, units[s], os.getpid()) for s in slices)
         yield from self._parallel()(tasks)
 
     def evaluate(self, job: RenderJob, units: np.ndarray) -> list[Evaluation]:
@@ -262,7 +263,7 @@ class RenderPool:
             for i, task in enumerate(tasks):
                 yield i, fn(*task)
             return
-        yield from self._parallel()(delayed(_indexed)(fn, i, task) for i, task in enumerate(tasks))
+        yield from self._parallel()(delayed(_indexed)(fn, i, task, os.getpid()) for i, task in enumerate(tasks))
 
     def render(self, job: RenderJob, units: np.ndarray, *, with_presets: bool = True) -> list[tuple[np.ndarray, bytes]]:
         """Audio ``(channels, n)`` and native preset bytes for each unit vector, in input order."""
@@ -282,22 +283,23 @@ def _render_audio(job: RenderJob, units: np.ndarray) -> list[tuple[np.ndarray, b
     return render_units(job, units, False)
 
 
-def _worker_ignores_sigint() -> None:
+def _worker_ignores_sigint(parent_pid: int) -> None:
     """Ctrl-C is the parent's to handle (it stops the search and writes the best set). A worker that
-    died of it would look like a crash and be retried, swallowing the user's stop."""
+    died of it would look like a crash and be retried, swallowing the user's stop. joblib runs
+    ``n_jobs=1`` in the parent itself, which must keep its handler, hence the pid check."""
     import contextlib
     import signal
 
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+    if os.getpid() != parent_pid and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         with contextlib.suppress(ValueError):  # not the main thread (a dask worker thread): nothing to do
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _tagged(fn: Any, s: slice, job: RenderJob, units: np.ndarray) -> tuple[slice, Any]:
-    _worker_ignores_sigint()
+def _tagged(fn: Any, s: slice, job: RenderJob, units: np.ndarray, parent_pid: int) -> tuple[slice, Any]:
+    _worker_ignores_sigint(parent_pid)
     return s, fn(job, units)
 
 
-def _indexed(fn: Any, i: int, task: tuple[Any, ...]) -> tuple[int, Any]:
-    _worker_ignores_sigint()
+def _indexed(fn: Any, i: int, task: tuple[Any, ...], parent_pid: int) -> tuple[int, Any]:
+    _worker_ignores_sigint(parent_pid)
     return i, fn(*task)

@@ -114,3 +114,15 @@ def test_diverse_selection_has_no_near_duplicates(toy_job):
         for j in chosen:
             if i < j:
                 assert space.distance(evals[i].unit, evals[j].unit) >= 0.05
+
+
+def test_the_parent_keeps_its_ctrl_c_handler(toy_job):
+    """joblib runs n_jobs=1 in the calling process; the workers' SIGINT-ignore must not leak into it
+    (it would also be inherited by every child, so Ctrl-C would stop nothing)."""
+    import signal
+
+    units = toy_job.spec.space.sample(np.random.default_rng(1), 2)
+    with RenderPool(1) as pool:
+        pool.evaluate(toy_job, units)
+        list(pool.map(max, [(1, 2)]))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
