@@ -161,7 +161,8 @@ def test_ctrl_c_stops_cleanly_and_writes_the_best_set_so_far(tmp_path):
     assert runner.invoke(main, ["sample", "--synth", "toy", "--seed", "5", "--duration", "0.3", "--seconds", "0.4", "--out", str(tmp_path / "t.wav")]).exit_code == 0
     proc = subprocess.Popen([sys.executable, "-m", "hybridmatch.cli", "run", "t.wav", "--synth", "toy", "--strategy", "cma", "--budget", "100000",
                              "--workers", "2", "--out", "o", "--quiet"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # ^ a shell's background job ignores SIGINT and children inherit that; a terminal's Ctrl-C does not
     archive = tmp_path / "o" / "archive.jsonl"
     deadline = time.monotonic() + 300
     try:

@@ -122,7 +122,11 @@ def test_the_parent_keeps_its_ctrl_c_handler(toy_job):
     import signal
 
     units = toy_job.spec.space.sample(np.random.default_rng(1), 2)
-    with RenderPool(1) as pool:
-        pool.evaluate(toy_job, units)
-        list(pool.map(max, [(1, 2)]))
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background shell may hand us SIG_IGN
+    try:
+        with RenderPool(1) as pool:
+            pool.evaluate(toy_job, units)
+            list(pool.map(max, [(1, 2)]))
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
