@@ -99,10 +99,9 @@ def sample_patch(
     raise ConfigError(f"no audible patch in {tries} draws from the priors of {spec.space.name}")
 
 
-def noise_floor(spec: SynthSpec, values: dict[str, Any], audio: np.ndarray, *, note: int, duration: float, seconds: float) -> dict[str, float]:
-    """The objectives between ``audio`` and the same patch rendered again on one synth instance after
-    five other prior patches (as a search worker would): what a perfect match can score."""
-    synth = spec.build()
+def noise_floor(spec: SynthSpec, synth: Any, values: dict[str, Any], audio: np.ndarray, *, note: int, duration: float, seconds: float) -> dict[str, float]:
+    """The objectives between ``audio`` and the same patch rendered again on ``synth`` after five
+    other prior patches (as a search worker would): what a perfect match can score."""
     rng = np.random.default_rng(0)
     for unit in spec.space.sample(rng, 5):
         synth.render(spec.space.to_native(unit), note=note, duration=duration, seconds=seconds)
@@ -118,11 +117,12 @@ def save_sample(spec: SynthSpec, *, seed: int, note: int, duration: float, secon
     wav = write_wav(out, audio, spec.sample_rate)
     import tempfile
 
+    synth = spec.build()
     with tempfile.TemporaryDirectory() as tmp:
-        preset = spec.build().export(values, Path(tmp) / f"p{spec.preset_ext}").read_bytes()
+        preset = synth.export(values, Path(tmp) / f"p{spec.preset_ext}").read_bytes()
     preset_path = atomic_write(out.with_suffix(spec.preset_ext if spec.preset_ext != ".json" else ".preset.json"), preset)
     meta = {"synth": spec.backend, "config": spec.space.name, "seed": seed, "note": note, "duration": duration,
-            "seconds": seconds, "params": values, "noise_floor": noise_floor(spec, values, audio, note=note, duration=duration, seconds=seconds)}
+            "seconds": seconds, "params": values, "noise_floor": noise_floor(spec, synth, values, audio, note=note, duration=duration, seconds=seconds)}
     meta_path = atomic_write(out.with_suffix(".json"), json.dumps(meta, indent=1).encode())
     return [wav, preset_path, meta_path]
 

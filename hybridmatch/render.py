@@ -221,15 +221,9 @@ class RenderPool:
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
     def _run(self, fn: Any, job: RenderJob, units: np.ndarray, slices: Sequence[slice]) -> Iterator[tuple[slice, Any]]:
-        from joblib import delayed
-
         _ = job.key  # hash once here: the cached value travels with every pickled copy of the job
-        if self.backend == "sequential":
-            for s in slices:
-                yield s, fn(job, units[s])
-            return
-        tasks = (delayed(_tagged)(fn, s, job, units[s], os.getpid()) for s in slices)
-        yield from self._parallel()(tasks)
+        for i, out in self.map(fn, [(job, units[s]) for s in slices]):
+            yield slices[i], out
 
     def evaluate(self, job: RenderJob, units: np.ndarray) -> list[Evaluation]:
         """Scores ``units`` (shape ``(n, d)``); results come back in input order."""
@@ -255,8 +249,8 @@ class RenderPool:
         return [results[i] for i in range(len(units))]
 
     def map(self, fn: Any, tasks: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
-        """``(index, fn(*task))`` for each task, in completion order, on the pool's workers (used by
-        dataset rendering, whose tasks carry their own spec and notes)."""
+        """``(index, fn(*task))`` for each task, in completion order, on the pool's workers. Every
+        dispatch goes through here (scoring, rendering, dataset tasks that carry their own spec)."""
         from joblib import delayed
 
         if self.backend == "sequential":
@@ -293,11 +287,6 @@ def _worker_ignores_sigint(parent_pid: int) -> None:
     if os.getpid() != parent_pid and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         with contextlib.suppress(ValueError):  # not the main thread (a dask worker thread): nothing to do
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _tagged(fn: Any, s: slice, job: RenderJob, units: np.ndarray, parent_pid: int) -> tuple[slice, Any]:
-    _worker_ignores_sigint(parent_pid)
-    return s, fn(job, units)
 
 
 def _indexed(fn: Any, i: int, task: tuple[Any, ...], parent_pid: int) -> tuple[int, Any]:

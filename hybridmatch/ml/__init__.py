@@ -4,7 +4,7 @@ baseline), training and sampling. Importing this package imports torch."""
 from .dataset import FlowData, build_dataset
 from .features import Augment, logmel
 from .model import ModelConfig
-from .proposer import CHECKPOINT_DIR, propose_cnf, propose_regress, shipped_checkpoint
+from .proposer import CHECKPOINT_DIR, propose_from_checkpoint, shipped_checkpoint
 from .train import Checkpoint, evaluate, load_checkpoint, train
 
 __all__ = [
@@ -17,8 +17,7 @@ __all__ = [
     "evaluate",
     "load_checkpoint",
     "logmel",
-    "propose_cnf",
-    "propose_regress",
+    "propose_from_checkpoint",
     "shipped_checkpoint",
     "train",
 ]

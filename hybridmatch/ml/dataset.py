@@ -177,6 +177,7 @@ def build_dataset(
             record = {"kept": len(units), "rejected": rejected, "wall_s": round(time.perf_counter() - shard_t0, 2)}
             atomic_write(done, json.dumps(record).encode())
     data = FlowData(out)
+    all_units = data.units()
     shards = [json.loads((out / f"shard_{i:05d}.json").read_text()) for i in range(n_shards)]
     total_rejected = sum(s["rejected"] for s in shards)
     stats = {
@@ -188,8 +189,8 @@ def build_dataset(
         "renders_per_s_this_run": round(renders / max(time.perf_counter() - t0, 1e-9), 2),
         "render_s_per_render": round(render_s / max(renders, 1), 5),
         "workers": workers,
-        "unit_mean": np.mean(data.units(), axis=0).round(4).tolist(),
-        "unit_std": np.std(data.units(), axis=0).round(4).tolist(),
+        "unit_mean": all_units.mean(axis=0).round(4).tolist(),
+        "unit_std": all_units.std(axis=0).round(4).tolist(),
         "mel_mean": float(np.mean([m.mean() for m in data.iter_mel()])),
     }
     atomic_write(out / "stats.json", json.dumps(stats, indent=1).encode())

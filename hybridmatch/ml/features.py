@@ -13,7 +13,6 @@ recording's absolute level just as the MSS objective does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,10 +60,6 @@ class Augment:
     reverb_wet: float = 0.35
     tilt_db: float = 6.0
     gain_db: float = 12.0
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, object]) -> Augment:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})  # type: ignore[arg-type]
 
     def __call__(self, audio: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
         import pedalboard as pb

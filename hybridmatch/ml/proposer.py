@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..space import ParamSpace
 
-__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "propose_cnf", "propose_regress", "cached_checkpoint", "load_for"]
+__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "propose_from_checkpoint", "load_for"]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 
@@ -24,7 +24,7 @@ def shipped_checkpoint(config: str, kind: str = "cnf") -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def cached_checkpoint(path: str, space_json: str) -> Any:
+def _cached(path: str, space_json: str) -> Any:
     import json
 
     from .train import load_checkpoint
@@ -43,22 +43,14 @@ def load_for(space: ParamSpace, kind: str, checkpoint: str | None = None) -> Any
             f"no {kind} checkpoint for config {space.name!r} ({path}); train one with `hybridmatch dataset` and `hybridmatch train`, "
             "then name it in the strategy's [proposer.options] checkpoint"
         )
-    return cached_checkpoint(str(path), json.dumps(space.to_dict(), sort_keys=True))
+    return _cached(str(path), json.dumps(space.to_dict(), sort_keys=True))
 
 
-def _propose(kind: str, space: ParamSpace, n: int, rng: np.random.Generator, *, job: Any = None, checkpoint: str | None = None,
-             steps: int = 16, guidance: float = 2.0, **_: Any) -> np.ndarray:
+def propose_from_checkpoint(kind: str, space: ParamSpace, n: int, rng: np.random.Generator, *, job: Any = None,
+                            checkpoint: str | None = None, steps: int = 16, guidance: float = 2.0, **_: Any) -> np.ndarray:
+    """``n`` samples of the flow (``kind="cnf"``), or the regression baseline's single estimate
+    (``"regress"``: it has nothing to sample), conditioned on the target's audio, note and length."""
     if job is None:
         raise ConfigError(f"proposer {kind!r} needs a target")
     ckpt = load_for(space, kind, checkpoint)
     return ckpt.propose(job.target, job.spec.sample_rate, job.note, job.duration, n, seed=int(rng.integers(2**31)), steps=steps, guidance=guidance)
-
-
-def propose_cnf(space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:
-    """``n`` samples from the flow, conditioned on the target's audio, note and length."""
-    return _propose("cnf", space, n, rng, **context)
-
-
-def propose_regress(space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:
-    """The regression baseline's single estimate (``n`` is ignored: it has nothing to sample)."""
-    return _propose("regress", space, 1, rng, **context)

@@ -71,10 +71,9 @@ class Strategy:
 
     def check(self, space: ParamSpace) -> None:
         """Fails fast (ConfigError) if the proposer cannot serve ``space``, e.g. no checkpoint."""
-        if self.proposer in ("cnf", "regress"):
-            from ..ml.proposer import load_for
-
-            load_for(space, self.proposer, self.proposer_options.get("checkpoint"))
+        check = getattr(PROPOSERS[self.proposer], "check", None)
+        if check is not None:
+            check(space, self.proposer_options)
 
 
 def load_strategy(path: str | Path) -> Strategy:
@@ -96,19 +95,25 @@ def _random(space: ParamSpace, n: int, rng: np.random.Generator, **_: Any) -> np
     return space.sample(rng, n)
 
 
-def _cnf(space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:
-    from ..ml.proposer import propose_cnf  # torch is imported only when a strategy needs it
+def _from_checkpoint(kind: str) -> Any:
+    """A proposer backed by a trained checkpoint; torch is imported only when one is used. Its
+    ``check`` fails fast when the checkpoint is missing or was trained for another space."""
 
-    return propose_cnf(space, n, rng, **context)
+    def proposer(space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:
+        from ..ml.proposer import propose_from_checkpoint
+
+        return propose_from_checkpoint(kind, space, n, rng, **context)
+
+    def check(space: ParamSpace, options: Mapping[str, Any]) -> None:
+        from ..ml.proposer import load_for
+
+        load_for(space, kind, options.get("checkpoint"))
+
+    proposer.check = check  # type: ignore[attr-defined]
+    return proposer
 
 
-def _regress(space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:
-    from ..ml.proposer import propose_regress
-
-    return propose_regress(space, n, rng, **context)
-
-
-PROPOSERS: dict[str, Any] = {"none": _none, "random": _random, "cnf": _cnf, "regress": _regress}
+PROPOSERS: dict[str, Any] = {"none": _none, "random": _random, "cnf": _from_checkpoint("cnf"), "regress": _from_checkpoint("regress")}
 
 
 def propose(name: str, space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:
