@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Rebuilds every shipped checkpoint (hybridmatch/ml/checkpoints) from scratch: one dataset per config,
-# then the flow (DiT) and the regression baseline. Scale with the environment, e.g. on a GPU machine:
+# then the flow (MODEL, default mlp; the toy flow is a DiT) and the regression baseline. Scale with the environment, e.g. on a GPU machine:
 #   N_VITAL=100000 N_DEXED=100000 STEPS=20000 DEVICE=cuda WORKERS=16 scripts/train-checkpoints.sh
 # Defaults are the CPU-sized run recorded in results/training.md. At that scale the residual-MLP
-# field learns within minutes while the DiT does not yet use the conditioning (see training.md), so
+# field learned while the DiT scored worse than prior samples on held-out items (see training.md), so
 # the shipped vital-simple and dexed flows are MLP fields (MODEL=dit switches them).
 set -euo pipefail
 N_TOY=${N_TOY:-4000}; N_DEXED=${N_DEXED:-20000}; N_VITAL=${N_VITAL:-8000}
