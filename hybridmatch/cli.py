@@ -38,9 +38,18 @@ def _resolve(kind: str, name: str, folder: str) -> Path:
 
 
 def resolve_synth(synth: str, config: str | None, sample_rate: int = 44100) -> Any:
+    """A SynthSpec for ``--synth``/``--config``. ``vst3:PATH`` names a plugin file; without a config
+    it searches every parameter that ``hybridmatch describe PATH`` lists."""
     from .engine import load_synth
     from .synths import registered
 
+    if synth.startswith("vst3:"):
+        plugin = str(Path(synth[5:]).expanduser().resolve())
+        if config is None:
+            from .synths._vst3 import describe
+
+            return load_synth(Path(plugin).with_suffix(".toml"), sample_rate=sample_rate, text=describe(plugin), options={"plugin": plugin})
+        return load_synth(_resolve("synth config", config, "configs/synths"), sample_rate=sample_rate, backend="vst3", options={"plugin": plugin})
     if synth not in registered() and ":" not in synth:
         raise ConfigError(f"unknown synth {synth!r}; registered: {', '.join(registered())}")
     name = config or DEFAULT_CONFIG.get(synth)
@@ -100,7 +109,7 @@ def _load(target: str, spec: Any, note: int | None, duration: float | None, max_
 
 @main.command()
 @click.argument("target")
-@click.option("--synth", default="vital", show_default=True, help="vital, dexed, toy (or module:Class)")
+@click.option("--synth", default="vital", show_default=True, help="vital, dexed, toy, vst3:PATH.vst3 (or module:Class)")
 @click.option("--config", default=None, help="synth config name in configs/synths, or a .toml path")
 @click.option("--strategy", default="cnf-cma", show_default=True, help="strategy name in strategies/, or a .toml path")
 @click.option("--budget", default=500, show_default=True, type=int, help="number of synth renders")
@@ -301,6 +310,17 @@ def checkpoints(extra: tuple[str, ...], out: str | None) -> None:
     if out:
         atomic_write(out, table.encode())
     click.echo(table)
+
+
+@main.command()
+@click.argument("plugin")
+@click.option("--refresh", is_flag=True, help="ignore the cached description")
+@friendly
+def describe(plugin: str, refresh: bool) -> None:
+    """Print a ParamSpace TOML skeleton for a VST3 instrument (cached per plugin file)."""
+    from .synths._vst3 import describe as describe_plugin
+
+    click.echo(describe_plugin(plugin, refresh=refresh), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,11 +42,18 @@ from .synths import SynthSpec, export_bank
 __all__ = ["load_synth", "run_match", "sample_patch", "save_sample", "atomic_write", "write_wav", "Progress"]
 
 
-def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | None = None) -> SynthSpec:
-    """A :class:`SynthSpec` from a synth config TOML (its ``synth`` key names the backend)."""
+PATH_OPTIONS = ("plugin", "preset")  # config options that name files; relative ones are relative to the config
+
+
+def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | None = None, text: str | None = None,
+               options: Mapping[str, Any] | None = None) -> SynthSpec:
+    """A :class:`SynthSpec` from a synth config TOML (its ``synth`` key names the backend).
+
+    ``text`` gives the TOML directly (``path`` then only names it); ``options`` override the config's
+    ``[options]`` (e.g. the plugin path from ``--synth vst3:PATH``)."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(text if text is not None else path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"synth config not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -55,7 +62,12 @@ def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | Non
     if not name:
         raise ConfigError(f"{path}: no 'synth' key naming the backend")
     space = ParamSpace.from_dict(raw, name=raw.get("name", path.stem))
-    spec = SynthSpec(str(name), space, sample_rate, dict(raw.get("options", {})), dict(raw.get("render", {})))
+    opts = dict(raw.get("options", {}))
+    for key in PATH_OPTIONS:
+        if isinstance(opts.get(key), str) and not Path(opts[key]).is_absolute():
+            opts[key] = str((path.parent / opts[key]).resolve())
+    opts.update(options or {})
+    spec = SynthSpec(str(name), space, sample_rate, opts, dict(raw.get("render", {})))
     spec.validate()
     return spec
 

@@ -15,6 +15,7 @@ them with a clean interpreter (no fork of a parent that may hold a plugin), repo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -117,16 +118,44 @@ def fingerprint(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ worker side
-_WORKER_CACHE: dict[str, tuple[Any, TargetFeatures]] = {}
+_SYNTHS: dict[str, Any] = {}  # one synth instance per worker process (a plugin is loaded once)
+_FEATURES: dict[str, TargetFeatures] = {}
+_IN_WORKER = False  # set by _indexed in pool workers; the watchdog never arms in the parent
+_DEVNULL: Any = None
 
 
 def _worker_state(job: RenderJob) -> tuple[Any, TargetFeatures]:
-    key = job.key
-    if key not in _WORKER_CACHE:
-        if len(_WORKER_CACHE) >= 2:
-            _WORKER_CACHE.pop(next(iter(_WORKER_CACHE)))
-        _WORKER_CACHE[key] = (job.spec.build(), TargetFeatures(job.target, job.spec.sample_rate))
-    return _WORKER_CACHE[key]
+    spec = job.spec
+    if spec.key not in _SYNTHS:
+        _SYNTHS.clear()  # drop (and unload) the previous instance before building the next
+        _SYNTHS[spec.key] = spec.build()
+    if job.key not in _FEATURES:
+        if len(_FEATURES) >= 2:
+            _FEATURES.pop(next(iter(_FEATURES)))
+        _FEATURES[job.key] = TargetFeatures(job.target, spec.sample_rate)
+    return _SYNTHS[spec.key], _FEATURES[job.key]
+
+
+@contextlib.contextmanager
+def _watchdog(timeout: float | None) -> Iterator[None]:
+    """Kills this worker process if the enclosed render takes longer than ``timeout`` seconds.
+
+    faulthandler's timer is a C thread that needs no GIL, so it also fires when a plugin hangs inside
+    native code. The pool sees a dead worker, replaces it and retries the pending candidates one per
+    task, so the hung one is recorded as failed and the search goes on."""
+    if timeout is None or not _IN_WORKER:
+        yield
+        return
+    global _DEVNULL
+    import faulthandler
+
+    if _DEVNULL is None:
+        _DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - kept open for the worker's life
+    faulthandler.dump_traceback_later(timeout, repeat=False, file=_DEVNULL, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def evaluate_units(job: RenderJob, units: np.ndarray) -> list[Evaluation]:
@@ -137,7 +166,8 @@ def evaluate_units(job: RenderJob, units: np.ndarray) -> list[Evaluation]:
     for unit in np.atleast_2d(units):
         t0 = time.perf_counter()
         try:
-            audio = synth.render(job.spec.space.to_native(unit), note=job.note, duration=job.duration, seconds=job.seconds)
+            with _watchdog(job.spec.timeout):
+                audio = synth.render(job.spec.space.to_native(unit), note=job.note, duration=job.duration, seconds=job.seconds)
         except Exception as exc:  # a bad patch must not end the run
             penalty = {k: PENALTY[k] for k in PARETO_KEYS}
             out.append(Evaluation(unit, penalty, search_loss(penalty, weights), time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}"))
@@ -159,7 +189,8 @@ def render_units(job: RenderJob, units: np.ndarray, with_presets: bool = True) -
     out = []
     for unit in np.atleast_2d(units):
         values = job.spec.space.to_native(unit)
-        audio = synth.render(values, note=job.note, duration=job.duration, seconds=job.seconds)
+        with _watchdog(job.spec.timeout):
+            audio = synth.render(values, note=job.note, duration=job.duration, seconds=job.seconds)
         preset = b""
         if with_presets:
             with tempfile.TemporaryDirectory() as tmp:
@@ -169,6 +200,18 @@ def render_units(job: RenderJob, units: np.ndarray, with_presets: bool = True) -
 
 
 # ------------------------------------------------------------------------------ parent side
+def _lost_worker_errors(dask: bool) -> tuple[type[BaseException], ...]:
+    """What a dead worker looks like: loky's TerminatedWorkerError, and dask's KilledWorker on a cluster."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    errors: list[type[BaseException]] = [TerminatedWorkerError]
+    if dask:
+        from distributed.scheduler import KilledWorker
+
+        errors.append(KilledWorker)
+    return tuple(errors)
+
+
 class RenderPool:
     """Scores batches of unit vectors on ``workers`` persistent processes.
 
@@ -222,40 +265,54 @@ class RenderPool:
 
     def _run(self, fn: Any, job: RenderJob, units: np.ndarray, slices: Sequence[slice]) -> Iterator[tuple[slice, Any]]:
         _ = job.key  # hash once here: the cached value travels with every pickled copy of the job
-        for i, out in self.map(fn, [(job, units[s]) for s in slices]):
+        for i, out in self.map(fn, [(job, units[s]) for s in slices], isolate=job.spec.timeout is not None):
             yield slices[i], out
 
     def evaluate(self, job: RenderJob, units: np.ndarray) -> list[Evaluation]:
         """Scores ``units`` (shape ``(n, d)``); results come back in input order."""
-        from joblib.externals.loky.process_executor import TerminatedWorkerError
-
         units = np.atleast_2d(np.asarray(units, dtype=np.float64))
+        lost = _lost_worker_errors(self.backend == "dask")
         results: dict[int, Evaluation] = {}
         try:
             for s, evals in self._run(evaluate_units, job, units, self._chunks(len(units))):
                 for i, ev in zip(range(s.start, s.stop), evals, strict=True):
                     results[i] = ev
-        except TerminatedWorkerError as exc:
+        except lost as exc:
             if "SIGINT" in str(exc):  # Ctrl-C reached a worker before it could ignore it: the user's stop
                 raise KeyboardInterrupt from None
             pending = [i for i in range(len(units)) if i not in results]
-            for i in pending:  # one candidate per task: a crash now names its culprit
+            for i in pending:  # one candidate per task: a crash or a hang now names its culprit
+                t0 = time.perf_counter()
                 try:
                     for _, evals in self._run(evaluate_units, job, units, [slice(i, i + 1)]):
                         results[i] = evals[0]
-                except TerminatedWorkerError as exc:
+                except lost as exc:
                     penalty = {k: PENALTY[k] for k in PARETO_KEYS}
-                    results[i] = Evaluation(units[i], penalty, search_loss(penalty, dict(job.weights) or None), error=f"worker died: {str(exc).splitlines()[0]}")
+                    took = time.perf_counter() - t0
+                    timeout = job.spec.timeout
+                    why = (f"render timed out (> {timeout:g} s); its worker was killed and replaced" if timeout is not None and took >= timeout
+                           else f"worker died: {str(exc).splitlines()[0]}")
+                    results[i] = Evaluation(units[i], penalty, search_loss(penalty, dict(job.weights) or None), render_s=took, error=why)
         return [results[i] for i in range(len(units))]
 
-    def map(self, fn: Any, tasks: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
+    def map(self, fn: Any, tasks: Sequence[tuple[Any, ...]], *, isolate: bool = False) -> Iterator[tuple[int, Any]]:
         """``(index, fn(*task))`` for each task, in completion order, on the pool's workers. Every
-        dispatch goes through here (scoring, rendering, dataset tasks that carry their own spec)."""
+        dispatch goes through here (scoring, rendering, dataset tasks that carry their own spec).
+
+        ``isolate``: never run in this process, even with one worker (joblib runs ``n_jobs=1`` in the
+        parent), so that a render watchdog can kill a hung plugin without killing the search."""
         from joblib import delayed
 
-        if self.backend == "sequential":
+        if self.backend == "sequential" or (self.workers == 1 and self.backend == "loky" and not isolate):
             for i, task in enumerate(tasks):
                 yield i, fn(*task)
+            return
+        if self.workers == 1 and self.backend == "loky":
+            from joblib.externals.loky import get_reusable_executor
+
+            executor = get_reusable_executor(max_workers=1)
+            for i, task in enumerate(tasks):
+                yield executor.submit(_indexed, fn, i, task, os.getpid()).result()
             return
         yield from self._parallel()(delayed(_indexed)(fn, i, task, os.getpid()) for i, task in enumerate(tasks))
 
@@ -290,5 +347,7 @@ def _worker_ignores_sigint(parent_pid: int) -> None:
 
 
 def _indexed(fn: Any, i: int, task: tuple[Any, ...], parent_pid: int) -> tuple[int, Any]:
+    global _IN_WORKER
+    _IN_WORKER = os.getpid() != parent_pid
     _worker_ignores_sigint(parent_pid)
     return i, fn(*task)

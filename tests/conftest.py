@@ -32,9 +32,29 @@ def toy_spec(configs: Path):
     return load_synth(configs / "toy.toml")
 
 
-SYNTH_CONFIGS = ["toy", "vital-simple", "vital-full", "dexed"]
+SYNTH_CONFIGS = ["toy", "vital-simple", "vital-full", "dexed", "vst3"]
+FIXTURES = ROOT / "tests" / "fixtures"
+HMSYNTH_CONFIG = FIXTURES / "hmsynth" / "hmsynth.toml"
+
+
+@pytest.fixture(scope="session")
+def hmsynth() -> Path:
+    """The HMSynth VST3 test plugin, built into a cache on first use (skipped only without a toolchain)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hmsynth_build", FIXTURES / "hmsynth" / "build.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    why = build.missing_toolchain()
+    if why and not (build.cache_dir() / "HMSynth.vst3").is_dir():
+        pytest.skip(f"cannot build the HMSynth VST3 fixture: {why}")
+    return build.plugin_path()
 
 
 @pytest.fixture(scope="session", params=SYNTH_CONFIGS)
 def any_spec(request, configs: Path):
+    if request.param == "vst3":
+        plugin = request.getfixturevalue("hmsynth")
+        return load_synth(HMSYNTH_CONFIG, options={"plugin": str(plugin)})
     return load_synth(configs / f"{request.param}.toml")

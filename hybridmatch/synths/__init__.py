@@ -15,6 +15,8 @@ Example
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +66,7 @@ def registered() -> list[str]:
 register("vital", "hybridmatch.synths._vital:VitalSynth", preset_ext=".vital")
 register("dexed", "hybridmatch.synths._dexed:DexedSynth", preset_ext=".syx")
 register("toy", "hybridmatch.synths._toy:ToySynth", preset_ext=".json")
+register("vst3", "hybridmatch.synths._vst3:Vst3Synth", preset_ext=".vstpreset")
 
 
 def _resolve(name: str) -> type:
@@ -92,6 +95,19 @@ class SynthSpec:
     def build(self) -> Synth:
         cls = _resolve(self.backend)
         return cls(self.space, sample_rate=self.sample_rate, **dict(self.options))  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def key(self) -> str:
+        """Identity of the synth instance this spec builds (workers keep one per key)."""
+        raw = repr((self.backend, self.space.to_dict(), self.sample_rate, sorted(dict(self.options).items())))
+        return hashlib.sha1(raw.encode()).hexdigest()
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds one render may take before its worker is killed (the config's ``[render] timeout``;
+        30 s for plugins, none for the embedded engines)."""
+        value = self.render.get("timeout", 30.0 if self.backend == "vst3" else None)
+        return None if value is None else float(value)
 
     @property
     def preset_ext(self) -> str:

@@ -1,0 +1,234 @@
+"""Any VST3 instrument through pedalboard's ``VST3Plugin``.
+
+Why pedalboard: it hosts VST3 on Linux, macOS and Windows from a pip wheel, takes MIDI as
+``(bytes, seconds)`` tuples, converts parameters between the plugin's display units and its
+normalised values through the plugin's own text conversion, and reads and writes the plugin state as
+``.vstpreset`` bytes (``preset_data``). Published matching work (Hayes et al. 2025, Surge XT) used it.
+
+Contract details that matter for matching:
+
+- Parameter names are pedalboard's Python names (``cutoff_hz``: the name plus its unit). Native
+  values are display values: floats in the plugin's units, and the plugin's own strings or booleans for
+  discrete parameters. Setting an unknown attribute on a pedalboard plugin silently does nothing, so
+  every name in the space is checked against ``plugin.parameters`` when the synth is built.
+- A render sends note-on at 0 and note-off at ``duration``, then flushes: all-sound-off and
+  all-notes-off, a short silent block, and ``reset()``. The next render therefore starts from the same
+  state whatever the previous patch was (tests render A, B, A and compare the two A renders).
+- Hung renders are the pool's business: the config's ``[render] timeout`` makes every render run in a
+  worker process that a watchdog kills when one render takes longer (see :mod:`hybridmatch.render`).
+- One plugin instance per worker process. The parent never loads the plugin for a search.
+
+``describe`` writes a ParamSpace TOML skeleton for a plugin; it is cached per plugin file (path and
+modification time), because enumerating parameter ranges is slow for large plugins.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, SynthError
+from ..space import Native, ParamSpace
+
+__all__ = ["Vst3Synth", "describe", "load_plugin"]
+
+FLUSH_SECONDS = 0.05
+_ALL_OFF = [bytes([0xB0 | ch, cc, 0]) for ch in range(16) for cc in (120, 123)]  # all sound off, all notes off
+
+
+def load_plugin(path: str | Path) -> Any:
+    """Loads a VST3 instrument; one clear error when the file is missing or is not an instrument."""
+    path = Path(path)
+    if not path.exists():
+        raise SynthError(f"VST3 plugin not found: {path}")
+    try:
+        import pedalboard
+    except ImportError:
+        raise SynthError("the vst3 backend needs pedalboard: pip install pedalboard") from None
+    try:
+        plugin = pedalboard.load_plugin(str(path))
+    except Exception as exc:  # pedalboard raises ImportError/RuntimeError with the host's message
+        raise SynthError(f"could not load {path} as a plugin: {str(exc).splitlines()[0]}") from None
+    if not getattr(plugin, "is_instrument", False):
+        raise SynthError(f"{path} is an effect, not an instrument; hybridmatch needs a synth")
+    return plugin
+
+
+class Vst3Synth:
+    """A VST3 instrument. Options: ``plugin`` (path), ``preset`` (base ``.vstpreset`` loaded first),
+    ``velocity``, ``buffer_size``, ``channels``."""
+
+    def __init__(self, space: ParamSpace, *, sample_rate: int = 44100, plugin: str = "", preset: str | None = None,
+                 velocity: int = 100, buffer_size: int = 512, channels: int = 2) -> None:
+        if not plugin:
+            raise ConfigError("the vst3 backend needs a plugin path: --synth vst3:/path/to/Plugin.vst3 or [options] plugin")
+        self.space = space
+        self.sample_rate = sample_rate
+        self.velocity = int(velocity)
+        self.buffer_size = int(buffer_size)
+        self.channels = int(channels)
+        self.path = Path(plugin)
+        self._plugin = load_plugin(self.path)
+        if preset:
+            if not Path(preset).is_file():
+                raise SynthError(f"base preset not found: {preset}")
+            try:
+                self._plugin.load_preset(str(preset))
+            except Exception as exc:
+                raise SynthError(f"{self.path.name} rejected the base preset {preset}: {exc}") from None
+        known = set(self._plugin.parameters)
+        for name in list(space.fixed) + space.names:
+            if name not in known:
+                hint = difflib.get_close_matches(name, known, n=1)
+                raise ConfigError(f"{self.path.name} has no parameter {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                                  + "; run `hybridmatch describe` for the list")
+        self._base_state = bytes(self._plugin.preset_data)
+
+    def _apply(self, values: Mapping[str, Native]) -> None:
+        for name, value in {**self.space.fixed, **values}.items():
+            try:
+                setattr(self._plugin, name, value)
+            except (ValueError, TypeError) as exc:
+                raise SynthError(f"{self.path.name}: cannot set {name} = {value!r}: {exc}") from None
+
+    def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float) -> np.ndarray:
+        self._apply(values)
+        vel = max(1, min(self.velocity, 127))
+        midi = [(bytes([0x90, note, vel]), 0.0), (bytes([0x80, note, 0]), max(0.0, min(duration, seconds)))]
+        audio = self._plugin(midi, duration=seconds, sample_rate=self.sample_rate, num_channels=self.channels,
+                             buffer_size=self.buffer_size, reset=True)
+        self._flush()
+        return np.ascontiguousarray(audio, dtype=np.float32)
+
+    def _flush(self) -> None:
+        """Stops every voice and lets the tail run out, then resets, so no render bleeds into the next."""
+        self._plugin([(m, 0.0) for m in _ALL_OFF], duration=FLUSH_SECONDS, sample_rate=self.sample_rate,
+                     num_channels=self.channels, buffer_size=self.buffer_size, reset=False)
+        self._plugin.reset()
+
+    def state(self, values: Mapping[str, Native]) -> bytes:
+        """The plugin state (``.vstpreset`` bytes) for a patch: the base preset with ``values`` set."""
+        self._plugin.preset_data = self._base_state
+        self._apply(values)
+        return bytes(self._plugin.preset_data)
+
+    def export(self, values: Mapping[str, Native], path: str | Path) -> Path:
+        path = Path(path)
+        path.write_bytes(self.state(values))
+        return path
+
+    def current(self) -> dict[str, Native]:
+        """The searched parameters as the plugin holds them now. pedalboard snaps a value to the
+        plugin's own steps when it is set, so this can differ from what was asked by a step."""
+        out: dict[str, Native] = {}
+        for p in self.space.params:
+            value = getattr(self._plugin, p.name)  # a pedalboard WeakTypeWrapper around str/float/bool
+            if p.kind == "choice":
+                out[p.name] = next((v for v in p.values if str(v) == str(value) or v == value), str(value))
+            else:
+                out[p.name] = int(round(float(value))) if p.kind == "integer" else float(value)
+        return out
+
+    def read(self, path: str | Path) -> dict[str, Native]:
+        """The searched parameters' values after loading a ``.vstpreset`` (the inverse of export)."""
+        self._plugin.load_preset(str(path))
+        return self.current()
+
+
+# ------------------------------------------------------------------------------ describe
+def _cache_path(plugin: Path) -> Path:
+    st = plugin.stat()
+    key = hashlib.sha1(f"{plugin.resolve()}|{st.st_mtime_ns}|{st.st_size}".encode()).hexdigest()[:16]
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hybridmatch" / "describe"
+    return root / f"{plugin.stem}-{key}.toml"
+
+
+def _describe_param(name: str, param: Any, current: Any) -> tuple[dict[str, Any], str]:
+    """One ``[[param]]`` table (in display units) and its comment line."""
+    comment = f"{param.name!r}" + (f", label {param.label!r}" if param.label else "") + f", pedalboard type {param.type.__name__}"
+    entry: dict[str, Any] = {"name": name}
+    if param.type is bool:
+        entry.update(kind="choice", values=[False, True], default=bool(current))
+    elif param.type is str:
+        entry.update(kind="choice", values=list(param.valid_values), default=str(current))
+    else:
+        lo, hi = float(param.min_value), float(param.max_value)
+        values = [float(v) for v in param.valid_values]
+        # pedalboard reports every float as "discrete" with ~1000 steps; only few whole steps are real.
+        if len(values) <= 128 and all(float(v).is_integer() for v in values) and values == [lo + i for i in range(len(values))]:
+            entry.update(kind="integer", low=int(lo), high=int(hi), default=round(float(current)))
+        elif len(values) <= 32:
+            entry.update(kind="choice", values=values, default=float(current))
+        else:
+            entry.update(kind="continuous", low=lo, high=hi, default=float(current))
+            mid = next((v for (a, b), v in param.ranges.items() if a <= 0.5 <= b), None)
+            if mid is not None and hi > lo:
+                frac = (float(mid) - lo) / (hi - lo)
+                if 0.0 < frac < 1.0 and abs(frac - 0.5) > 0.05:  # the knob is not linear: follow its curve
+                    entry.update(scale="skew", skew=round(math.log(frac) / math.log(0.5), 3))
+                    comment += f"; the knob's midpoint is {float(mid):g}"
+    if param.label:
+        entry["label"] = str(param.label)
+    return entry, comment
+
+
+def _toml_value(value: Any) -> str:
+    import tomli_w
+
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+
+
+def describe(plugin_path: str | Path, *, refresh: bool = False) -> str:
+    """A ParamSpace TOML skeleton listing every automatable parameter of a VST3 instrument."""
+    path = Path(plugin_path)
+    if not path.exists():
+        raise SynthError(f"VST3 plugin not found: {path}")
+    cache = _cache_path(path)
+    if cache.is_file() and not refresh:
+        return cache.read_text()
+    plugin = load_plugin(path)
+    lines = [
+        f"# ParamSpace skeleton for {plugin.name} ({path.name}), written by `hybridmatch describe`.",
+        "# Trim it to the parameters you want searched; move the rest to [fixed] or delete them.",
+        "# Values are in the plugin's display units; names are pedalboard's (name + unit).",
+        f'name = {_toml_value(path.stem.lower())}',
+        'synth = "vst3"',
+        "",
+        "[options]",
+        f"plugin = {_toml_value(str(path.resolve()))}",
+        '# preset = "base.vstpreset"   # loaded before the searched parameters are set',
+        "",
+        "[render]",
+        "timeout = 30.0   # seconds; a render that takes longer kills its worker and is recorded as failed",
+        "note_range = [48, 72]",
+        "duration_range = [0.3, 1.5]",
+        "",
+    ]
+    fixed = []
+    for name, param in plugin.parameters.items():
+        current = getattr(plugin, name)
+        if name == "bypass" or str(param.name).lower() == "bypass":
+            fixed.append(f"{name} = false  # the host's bypass switch; never searched")
+            continue
+        entry, comment = _describe_param(name, param, current)
+        lines.append(f"# {comment}")
+        lines.append("[[param]]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in entry.items()]
+        lines.append("")
+    if fixed:
+        lines += ["[fixed]", *fixed, ""]
+    text = "\n".join(lines)
+    ParamSpace.from_dict(tomllib.loads(text))  # what we print must load
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, cache)
+    return text
