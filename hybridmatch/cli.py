@@ -141,6 +141,44 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int,
 
 
 @main.command()
+@click.argument("folder")
+@click.option("--synth", default="vital", show_default=True, help="vital, dexed, toy, vst3:PATH.vst3 (or module:Class)")
+@click.option("--config", default=None, help="synth config name in configs/synths, or a .toml path")
+@click.option("--strategy", default="cnf-cma", show_default=True, help="strategy name in strategies/, or a .toml path")
+@click.option("--budget", default=500, show_default=True, type=int, help="synth renders per target")
+@click.option("--workers", default=max(1, min(os.cpu_count() or 1, 8)), show_default="CPU cores", type=int,
+              help="render workers (local processes, or LocalCluster workers with --backend dask and no --scheduler)")
+@click.option("--keep", default=8, show_default=True, type=int, help="size of each returned set")
+@click.option("--note", default="auto", help="MIDI note for every target, or auto (pYIN per file)")
+@click.option("--duration", default="auto", help="note-on seconds for every target, or auto")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", default=None, help="output tree [default: ./hybridmatch-out/<folder name>]")
+@click.option("--max-seconds", default=60.0, show_default=True, type=float, help="longest target accepted")
+@click.option("--backend", type=click.Choice(["loky", "dask"]), default="loky", show_default=True, help="where renders run")
+@click.option("--scheduler", default=None, help="dask scheduler address (tcp://host:8786); default: a LocalCluster")
+@click.option("--quiet", is_flag=True, help="no progress bars")
+@friendly
+def batch(folder: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
+          duration: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
+    """Match every audio file under FOLDER into a mirrored output tree (resumable; bad files are reported, not fatal)."""
+    from .batch import batch as run_batch
+
+    spec = resolve_synth(synth, config)
+    strat = resolve_strategy(strategy)
+    out_dir = Path(out) if out else Path("hybridmatch-out") / Path(folder).resolve().name
+    rows = run_batch(folder, spec, strat, out=out_dir, budget=budget, workers=workers, keep=keep, seed=seed,
+                     note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), max_seconds=max_seconds,
+                     backend=backend, scheduler=scheduler, quiet=quiet)
+    bad = [r for r in rows if r["status"] != "done"]
+    for r in rows:
+        if r["status"] == "done":
+            click.echo(f"  done   {r['file']}: mss {r['mss']:.2f} wmfcc {r['wmfcc']:.2f} -> {r['out']}")
+        else:
+            click.echo(f"  {r['status']:6s} {r['file']}: {r.get('error', '')}")
+    click.echo(f"{len(rows) - len(bad)} of {len(rows)} targets matched -> {out_dir} (index.html, batch.json)")
+
+
+@main.command()
 @click.argument("target")
 @click.argument("other")
 @click.option("--sample-rate", default=44100, show_default=True, type=int)

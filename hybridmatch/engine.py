@@ -39,7 +39,7 @@ from .search import Archive, Strategy, search, select_diverse
 from .space import ParamSpace
 from .synths import SynthSpec, export_bank
 
-__all__ = ["load_synth", "run_match", "sample_patch", "save_sample", "atomic_write", "write_wav", "Progress"]
+__all__ = ["load_synth", "run_match", "sample_patch", "save_sample", "atomic_write", "write_wav", "Progress", "progress_display"]
 
 
 PATH_OPTIONS = ("plugin", "preset")  # config options that name files; relative ones are relative to the config
@@ -139,38 +139,38 @@ def save_sample(spec: SynthSpec, *, seed: int, note: int, duration: float, secon
     return [wav, preset_path, meta_path]
 
 
-class Progress:
-    """A rich progress bar (done/total, a status line, elapsed time); silent when ``quiet``. When
-    stderr is not a terminal (logs, CI) it prints a plain status line at most every ``every`` s."""
+def progress_display() -> Any:
+    """A rich progress display on stderr, or None when stderr is not a terminal (logs, CI, pipes)."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
 
-    def __init__(self, total: int, *, quiet: bool, label: str = "matching", every: float = 15.0) -> None:
-        self.quiet = quiet
+    return RichProgress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+        transient=False,
+    )
+
+
+class Progress:
+    """One progress bar (done/total, a status line, elapsed time). Silent with ``quiet`` or when
+    stderr is not a terminal. ``display`` shares one rich display between bars (batch: one bar per
+    file under the overall one); the bar is removed from it on close."""
+
+    def __init__(self, total: int, *, quiet: bool, label: str = "matching", display: Any = None) -> None:
         self.total = total
         self.label = label
-        self.every = every
-        self._bar: Any = None
-        self._t0 = self._last = time.perf_counter()
-        if not self.quiet and sys.stderr.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-            from rich.progress import Progress as RichProgress
-
-            self._bar = RichProgress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-                transient=False,
-            )
-            self._bar.start()
+        self._t0 = time.perf_counter()
+        self._own = display is None
+        self._bar: Any = None if quiet else (display if display is not None else progress_display())
+        if self._bar is not None:
+            if self._own:
+                self._bar.start()
             self._task = self._bar.add_task(label, total=total, info="")
 
     def update(self, done: int, info: str) -> None:
-        if self.quiet:
-            return
         if self._bar is not None:
             self._bar.update(self._task, completed=done, info=info)
-            return
-        now = time.perf_counter()
-        if now - self._last >= self.every:
-            self._last = now
-            print(f"{self.label}: {done}/{self.total} {info}", file=sys.stderr, flush=True)
 
     def __call__(self, archive: Archive) -> None:
         if not len(archive):
@@ -180,8 +180,13 @@ class Progress:
         self.update(len(archive), f"loss {best.loss:.3f} mss {best.objectives['mss']:.2f} wmfcc {best.objectives['wmfcc']:.1f} | {rate:.1f} renders/s")
 
     def close(self) -> None:
-        if self._bar is not None:
+        if self._bar is None:
+            return
+        if self._own:
             self._bar.stop()
+        else:
+            self._bar.remove_task(self._task)
+        self._bar = None
 
 
 def run_match(
@@ -200,11 +205,16 @@ def run_match(
     scheduler: str | None = None,
     on_batch: Callable[[Archive], None] | None = None,
     context: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    report: bool = True,
+    display: Any = None,
 ) -> dict[str, Any]:
     """Matches ``target`` and writes the output layout of DESIGN.md into ``out_dir``.
 
     Returns the ``results.json`` content. ``archive.jsonl`` is appended during the search; every
-    other file is written atomically at the end (also after Ctrl-C, with the best set so far)."""
+    other file is written atomically at the end (also after Ctrl-C, with the best set so far).
+    ``resume`` keeps an existing ``archive.jsonl``: its renders count against the budget and seed
+    the optimizers (how ``batch`` continues a killed target). ``report`` writes ``report.html``."""
     if budget < 1:
         raise ConfigError("--budget must be at least 1")
     if keep < 1:
@@ -215,8 +225,8 @@ def run_match(
     job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
     own_pool = pool is None
     pool = pool or RenderPool(workers, backend=backend, scheduler=scheduler)
-    archive = Archive(out / "archive.jsonl")
-    progress = Progress(budget, quiet=quiet)
+    archive = Archive(out / "archive.jsonl", append=resume)
+    progress = Progress(budget, quiet=quiet, label=target.name, display=display)
 
     def tick(a: Archive) -> None:
         progress(a)
@@ -282,6 +292,11 @@ def run_match(
         "candidates": candidates,
     }
     atomic_write(out / "results.json", json.dumps(results, indent=1).encode())
+    if report:
+        from .report import write_report
+
+        clips = {"target": target.audio, **{f"{r:02d}": a for r, (a, _) in enumerate(rendered, start=1)}}
+        write_report(out, audio=clips, sample_rate=spec.sample_rate)
     if result.interrupted:
         raise KeyboardInterrupt
     return results

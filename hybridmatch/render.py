@@ -254,7 +254,10 @@ class RenderPool:
         from joblib import Parallel
 
         if self.backend == "dask":
-            return Parallel(n_jobs=-1, backend="dask", return_as="generator_unordered")
+            from joblib import parallel_config
+
+            with parallel_config(backend="dask"):  # registers joblib's dask backend on the active Client
+                return Parallel(n_jobs=-1, return_as="generator_unordered")
         return Parallel(n_jobs=self.workers, backend="loky", return_as="generator_unordered")
 
     def _chunks(self, n: int) -> list[slice]:

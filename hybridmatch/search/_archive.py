@@ -29,7 +29,7 @@ class Archive:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if append and self.path.exists():
-                for rec in _read_lines(self.path):
+                for rec in _read_lines(self.path, repair=True):
                     self.entries.append(Evaluation.from_record(rec))
                     self.origins.append(str(rec.get("origin", "")))
             self._fh = open(self.path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
@@ -79,13 +79,27 @@ class Archive:
         return archive
 
 
-def _read_lines(path: Path) -> Iterable[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
+def _read_lines(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
+    """The intact records of an archive. A line cut by a kill ends the file (everything before it was
+    fsynced); with ``repair`` the cut tail is truncated away so that appending continues cleanly."""
+    records: list[dict[str, Any]] = []
+    with open(path, "rb") as fh:
+        data = fh.read()
+    good, unterminated = 0, False
+    lines = data.split(b"\n")
+    for k, line in enumerate(lines):
+        last = k == len(lines) - 1
+        if line.strip():
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a kill: everything before it is intact
-                return
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+            unterminated = last
+        good += len(line) + (0 if last else 1)
+    if repair and good < len(data):
+        with open(path, "r+b") as fh:
+            fh.truncate(good)
+    elif repair and unterminated:  # a whole record whose newline was not written yet
+        with open(path, "ab") as fh:
+            fh.write(b"\n")
+    return records

@@ -74,7 +74,10 @@ def search(
     t0 = time.perf_counter()
     interrupted = False
     try:
-        n = budget if strategy.optimizer == "none" else min(strategy.n_proposals, budget)
+        # A resumed archive (a batch killed mid-target) already holds renders: they count against the
+        # budget and, below, seed the optimizers alongside the new proposals.
+        left = max(budget - len(archive), 0)
+        n = left if strategy.optimizer == "none" else min(strategy.n_proposals, left)
         proposals = propose(strategy.proposer, space, n, rng, job=job, **{**dict(strategy.proposer_options), **(context or {})})
         for start in range(0, len(proposals), batch * 4):
             archive.extend(pool.evaluate(job, proposals[start : start + batch * 4]), origin=f"proposal:{strategy.proposer}")
@@ -82,8 +85,11 @@ def search(
                 on_batch(archive)
         if strategy.optimizer == "none":
             return MatchResult(archive, interrupted, time.perf_counter() - t0)
-        losses = archive.losses[-len(proposals) :] if len(proposals) else np.zeros(0)
-        starts = _starts(proposals, losses, strategy.modes, rng)
+        if len(archive) >= budget:
+            return MatchResult(archive, interrupted, time.perf_counter() - t0)
+        seen = np.array([e.unit for e in archive.entries]).reshape(-1, space.dim)  # == proposals unless resumed
+        losses = archive.losses
+        starts = _starts(seen, losses, strategy.modes, rng)
         while len(starts) < strategy.modes:
             starts.append((space.default_unit() if not starts else space.sample(rng, 1)[0], np.zeros(0, dtype=int)))
         remaining = budget - len(archive)
@@ -92,7 +98,7 @@ def search(
             param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init)
             share = max(remaining // len(starts), 1)
             optimizer = make_optimizer(strategy.optimizer, param, budget=share, num_workers=batch, options=dict(strategy.optimizer_options))
-            _tell_proposals(optimizer, space, proposals[members], losses[members])
+            _tell_proposals(optimizer, space, seen[members], losses[members])
             optimizers.append(optimizer)
         turn = 0
         while len(archive) < budget:

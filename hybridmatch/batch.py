@@ -1,0 +1,145 @@
+"""``hybridmatch batch FOLDER``: match every audio file under a folder into a mirrored output tree.
+
+``song/kicks/a.wav`` is matched into ``OUT/kicks/a/`` (the usual run layout, report included).
+A target is complete when its ``results.json`` says so; complete targets are skipped on the next
+call. A target whose run was killed (``kill -9``, power loss) keeps its ``archive.jsonl``, which is
+fsynced per batch of renders: the next call resumes it with those renders counted against the
+budget and seeding the optimizers, so no evaluated candidate is lost. A file that cannot be read or
+analysed is reported in ``batch.json`` / ``index.html`` and the batch goes on.
+
+Render batches run on one :class:`~hybridmatch.render.RenderPool` shared by all targets: local loky
+workers, or a dask.distributed cluster (``backend="dask"``, ``scheduler`` = its address; a
+LocalCluster with ``workers`` processes when no address is given), through joblib's dask backend.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .audio import load_target
+from .compare import AUDIO_EXTS
+from .engine import Progress, atomic_write, progress_display, run_match
+from .errors import ConfigError, HybridMatchError
+from .render import RenderPool
+from .report import write_index
+from .search import Strategy
+from .synths import SynthSpec
+
+__all__ = ["batch", "find_targets", "run_dir_for"]
+
+
+def find_targets(folder: Path, *, exclude: Path | None = None) -> list[Path]:
+    """Audio files under ``folder`` (recursive, sorted, hidden files and ``exclude`` left out)."""
+    if not folder.is_dir():
+        raise ConfigError(f"batch needs a folder of audio files: {folder}")
+    skip = exclude.resolve() if exclude is not None else None
+    files = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file() or path.suffix.lower() not in AUDIO_EXTS:
+            continue
+        if skip is not None and path.resolve().is_relative_to(skip):
+            continue
+        files.append(path)
+    if not files:
+        raise ConfigError(f"no audio files ({', '.join(AUDIO_EXTS)}) under {folder}")
+    return files
+
+
+def run_dir_for(folder: Path, path: Path, out: Path, files: Sequence[Path]) -> Path:
+    """``OUT/<relative dir>/<stem>``; ``<stem>_<ext>`` when two files in one folder share a stem."""
+    rel = path.relative_to(folder)
+    clash = sum(1 for f in files if f.parent == path.parent and f.stem == path.stem) > 1
+    return out / rel.parent / (f"{rel.stem}_{rel.suffix.lstrip('.').lower()}" if clash else rel.stem)
+
+
+def _complete(run_dir: Path, budget: int) -> dict[str, Any] | None:
+    """The results of a finished run with this budget, else None (absent, interrupted or torn)."""
+    try:
+        res = json.loads((run_dir / "results.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if res.get("interrupted") or res.get("budget") != budget or not (run_dir / "report.html").exists():
+        return None
+    return res  # type: ignore[no-any-return]
+
+
+def _row(rel: str, run_dir: Path, out: Path, res: dict[str, Any], status: str = "done") -> dict[str, Any]:
+    best = min(res["candidates"], key=lambda c: c["search_loss"]) if res["candidates"] else None
+    row: dict[str, Any] = {"file": rel, "status": status, "out": str(run_dir.relative_to(out)), "renders": res["renders"],
+                           "wall_s": res["wall_s"], "note": res["note"], "duration": res["duration"]}
+    if best is not None:
+        row.update(mss=best["objectives"]["mss"], wmfcc=best["objectives"]["wmfcc"], rms_cosine=best["rms_cosine"],
+                   report=str((run_dir / "report.html").relative_to(out)))
+    return row
+
+
+def batch(
+    folder: str | Path,
+    spec: SynthSpec,
+    strategy: Strategy,
+    *,
+    out: str | Path,
+    budget: int = 500,
+    workers: int = 1,
+    keep: int = 8,
+    seed: int = 0,
+    note: int | None = None,
+    duration: float | None = None,
+    max_seconds: float = 60.0,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    quiet: bool = False,
+) -> list[dict[str, Any]]:
+    """Matches every target under ``folder``; returns one row per file (also in ``OUT/batch.json``)."""
+    folder, out = Path(folder), Path(out)
+    files = find_targets(folder, exclude=out)
+    strategy.check(spec.space)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    display = None if quiet else progress_display()
+    if display is not None:
+        display.start()
+    overall = Progress(len(files), quiet=quiet, label="batch", display=display)
+    t0 = time.perf_counter()
+
+    def save() -> None:
+        summary = {"folder": str(folder), "synth": spec.backend, "config": spec.space.name, "strategy": strategy.name,
+                   "budget": budget, "seed": seed, "wall_s": round(time.perf_counter() - t0, 2), "targets": rows}
+        atomic_write(out / "batch.json", json.dumps(summary, indent=1).encode())
+        write_index(out, rows, title=f"hybridmatch batch: {folder.name} ({spec.backend} / {spec.space.name}, {strategy.name})")
+
+    try:
+        with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
+            for k, path in enumerate(files):
+                rel = str(path.relative_to(folder))
+                run_dir = run_dir_for(folder, path, out, files)
+                done = _complete(run_dir, budget)
+                if done is not None:
+                    rows.append(_row(rel, run_dir, out, done, status="done"))
+                else:
+                    try:
+                        target = load_target(path, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
+                        resume = (run_dir / "archive.jsonl").exists()
+                        res = run_match(target, spec, strategy, budget=budget, keep=keep, seed=seed, out_dir=run_dir, quiet=quiet,
+                                        pool=pool, resume=resume, display=display)
+                        rows.append(_row(rel, run_dir, out, res))
+                    except HybridMatchError as exc:  # this file is bad; the others still get matched
+                        rows.append({"file": rel, "status": "error", "error": str(exc)})
+                    save()
+                overall.update(k + 1, f"{rel}: {rows[-1]['status']}")
+    except KeyboardInterrupt:
+        rows.append({"file": str(files[len(rows)].relative_to(folder)) if len(rows) < len(files) else "", "status": "interrupted",
+                     "error": "stopped by the user; run the same command again to resume"})
+        save()
+        raise
+    finally:
+        overall.close()
+        if display is not None:
+            display.stop()
+    save()
+    return rows

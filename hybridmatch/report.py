@@ -1,0 +1,189 @@
+"""``report.html``: one self-contained page per run, and an index page per batch.
+
+Everything is embedded (spectrogram and scatter PNGs and 16-bit WAV players as data URIs), so the
+page opens offline and can be mailed around; only the preset links point at the files next to it.
+The images are drawn with matplotlib (Agg), the log-mel spectrograms with librosa.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .engine import atomic_write
+
+__all__ = ["write_report", "write_index"]
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}
+table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:1em}
+.card{border:1px solid #ddd;border-radius:6px;padding:.5em}.card img{width:100%}.card audio{width:100%}
+.target{background:#f6faff}.muted{color:#777;font-size:.85em}.bad{color:#a00}
+"""
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _wav(audio: np.ndarray, sample_rate: int) -> str:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    pcm = np.clip(np.nan_to_num(np.asarray(audio, dtype=np.float32)), -1.0, 1.0)
+    sf.write(buf, pcm.T, sample_rate, format="WAV", subtype="PCM_16")  # what every browser decodes
+    return "data:audio/wav;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _spectrogram(audio: np.ndarray, sample_rate: int, title: str) -> str:
+    import librosa
+    import librosa.display
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mono = np.asarray(audio, dtype=np.float32).mean(axis=0)
+    mel = librosa.feature.melspectrogram(y=mono, sr=sample_rate, n_fft=2048, hop_length=256, n_mels=96)
+    db = librosa.power_to_db(mel + 1e-10, ref=max(float(mel.max()), 1e-10), top_db=80.0)
+    fig, ax = plt.subplots(figsize=(4, 2.4))
+    librosa.display.specshow(db, sr=sample_rate, hop_length=256, x_axis="time", y_axis="mel", ax=ax, cmap="magma", vmin=-80, vmax=0)
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.xaxis.label.set_fontsize(7)
+    ax.yaxis.label.set_fontsize(7)
+    return _png(fig)
+
+
+def _pareto(archive_objectives: np.ndarray, chosen: Sequence[dict[str, Any]], keys: tuple[str, str]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    if len(archive_objectives):
+        ax.scatter(archive_objectives[:, 0], archive_objectives[:, 1], s=6, c="0.7", label=f"archive ({len(archive_objectives)} renders)")
+    xs = [c["objectives"][keys[0]] for c in chosen]
+    ys = [c["objectives"][keys[1]] for c in chosen]
+    ax.scatter(xs, ys, s=40, c="C3", edgecolors="k", label="returned set", zorder=3)
+    for c, x, y in zip(chosen, xs, ys, strict=True):
+        ax.annotate(str(c["rank"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel(keys[0].upper())
+    ax.set_ylabel(keys[1].upper())
+    ax.set_xscale("symlog", linthresh=1e-2)
+    ax.set_yscale("symlog", linthresh=1e-2)
+    ax.legend(fontsize=8)
+    ax.set_title("Pareto view (lower is better)", fontsize=10)
+    return _png(fig)
+
+
+def _archive_points(path: Path, keys: tuple[str, str]) -> np.ndarray:
+    from .search import Archive
+
+    if not path.exists():
+        return np.zeros((0, 2))
+    entries = [e for e in Archive.load(path).entries if e.error is None]
+    return np.array([[e.objectives[keys[0]], e.objectives[keys[1]]] for e in entries]).reshape(-1, 2)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def write_report(out_dir: str | Path, *, audio: Mapping[str, np.ndarray] | None = None, sample_rate: int | None = None,
+                 keys: tuple[str, str] = ("mss", "wmfcc")) -> Path:
+    """Writes ``out_dir/report.html`` from ``results.json``, the renders and ``archive.jsonl``.
+
+    ``audio`` (``"target"``, ``"01"``, ...) avoids re-reading the WAVs the engine has just written."""
+    import soundfile as sf
+
+    out = Path(out_dir)
+    res = json.loads((out / "results.json").read_text())
+    clips: dict[str, np.ndarray] = dict(audio or {})
+    rate = sample_rate
+    for name in ["target", *[Path(c["audio"]).stem for c in res["candidates"]]]:
+        if name not in clips:
+            data, rate = sf.read(out / "renders" / f"{name}.wav", dtype="float32", always_2d=True)
+            clips[name] = data.T
+    rate = int(rate or 44100)
+    cards = []
+    for c in [None, *res["candidates"]]:
+        name = "target" if c is None else Path(c["audio"]).stem
+        title = f"target: {res['target']}" if c is None else f"#{c['rank']}  MSS {c['objectives']['mss']:.2f}  wMFCC {c['objectives']['wmfcc']:.1f}"
+        link = "" if c is None else f'<div><a href="{html.escape(c["preset"])}">{html.escape(c["preset"])}</a> <span class="muted">{html.escape(c.get("origin", ""))}</span></div>'
+        cards.append(f'<div class="card{" target" if c is None else ""}"><b>{html.escape(title)}</b>'
+                     f'<img alt="log-mel spectrogram of {name}" src="{_spectrogram(clips[name], rate, name)}">'
+                     f'<audio controls preload="auto" src="{_wav(clips[name], rate)}"></audio>{link}</div>')
+    obj_rows = "".join(
+        f"<tr><td>{c['rank']}</td><td>{c['objectives']['mss']:.3f}</td><td>{c['objectives']['wmfcc']:.3f}</td>"
+        f"<td>{c['objectives']['sot']:.4f}</td><td>{c['rms_cosine']:.4f}</td><td>{c.get('mfccd', float('nan')):.3f}</td>"
+        f"<td>{c['search_loss']:.4f}</td><td class='l'>{html.escape(c.get('origin', ''))}</td></tr>"
+        for c in res["candidates"]
+    )
+    names = list(res["candidates"][0]["params"]) if res["candidates"] else []
+    param_head = "".join(f"<th>#{c['rank']}<br><a href=\"{html.escape(c['preset'])}\">preset</a></th>" for c in res["candidates"])
+    param_rows = "".join(
+        f"<tr><td class='l'>{html.escape(n)}</td>" + "".join(f"<td>{_fmt(c['params'].get(n))}</td>" for c in res["candidates"]) + "</tr>"
+        for n in names
+    )
+    scatter = _pareto(_archive_points(out / "archive.jsonl", keys), res["candidates"], keys)
+    status = '<p class="bad">Interrupted: this is the best set found before the stop.</p>' if res.get("interrupted") else ""
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>hybridmatch: {html.escape(res['target'])}</title><style>{_CSS}</style></head>
+<body>
+<h1>{html.escape(res['target'])} &rarr; {html.escape(res['synth'])} / {html.escape(res['config'])}</h1>
+<p>Strategy <b>{html.escape(res['strategy'])}</b>, {res['renders']} of {res['budget']} renders in {res['wall_s']:.1f} s
+(seed {res['seed']}); note {res['note']} ({html.escape(str(res.get('note_source', '')))}), held {res['duration']:.2f} s
+({html.escape(str(res.get('duration_source', '')))}); {res.get('failed_renders', 0)} failed renders.</p>{status}
+<h2>Target and returned patches</h2>
+<div class="grid">{''.join(cards)}</div>
+<h2>Objectives</h2>
+<p class="muted">MSS, wMFCC, SOT and MFCCD: lower is better. RMS similarity is the cosine similarity of the RMS envelopes,
+shown as it is (higher is better; the search minimises 1 &minus; it).</p>
+<table><tr><th>rank</th><th>MSS</th><th>wMFCC</th><th>SOT</th><th>RMS similarity</th><th>MFCCD</th><th>search loss</th><th class="l">origin</th></tr>{obj_rows}</table>
+<h2>Pareto view</h2>
+<img alt="Pareto scatter of {keys[0]} against {keys[1]}" src="{scatter}">
+<h2>Parameters (native units)</h2>
+<table><tr><th class="l">parameter</th>{param_head}</tr>{param_rows}</table>
+</body></html>
+"""
+    return atomic_write(out / "report.html", page.encode())
+
+
+def write_index(out_dir: str | Path, rows: Sequence[Mapping[str, Any]], title: str = "hybridmatch batch") -> Path:
+    """``index.html`` for a batch: one row per target with its best scores and a link to its report."""
+    out = Path(out_dir)
+    body = []
+    for r in rows:
+        link = f'<a href="{html.escape(r["report"])}">{html.escape(r["file"])}</a>' if r.get("report") else html.escape(r["file"])
+        if r.get("status") == "done":
+            body.append(f"<tr><td class='l'>{link}</td><td>done</td><td>{r['mss']:.3f}</td><td>{r['wmfcc']:.3f}</td>"
+                        f"<td>{r['rms_cosine']:.3f}</td><td>{r['renders']}</td><td>{r['wall_s']:.1f}</td></tr>")
+        else:
+            body.append(f"<tr><td class='l'>{link}</td><td class='bad'>{html.escape(str(r.get('status')))}</td>"
+                        f"<td class='l' colspan='5'>{html.escape(str(r.get('error', '')))}</td></tr>")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<table><tr><th class="l">target</th><th>status</th><th>best MSS</th><th>best wMFCC</th><th>RMS similarity</th><th>renders</th><th>wall s</th></tr>
+{''.join(body)}</table></body></html>
+"""
+    return atomic_write(out / "index.html", page.encode())

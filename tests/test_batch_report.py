@@ -1,0 +1,164 @@
+"""batch (resume after kill -9, bad files, a dask cluster) and report.html in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hybridmatch.batch import batch
+from hybridmatch.engine import load_synth, run_match
+from hybridmatch.errors import ConfigError
+from hybridmatch.search import load_strategy
+from hybridmatch.search._archive import _read_lines
+
+from .conftest import ROOT, sine, write
+
+
+def _toy_targets(folder: Path) -> Path:
+    (folder / "drums" / "deep").mkdir(parents=True)
+    write(folder / "a.wav", sine(220, 0.4) + sine(660, 0.4, amp=0.2))
+    write(folder / "drums" / "b.flac", sine(330, 0.4, decay=8.0), format="FLAC")
+    write(folder / "drums" / "deep" / "c.wav", sine(150, 0.4) + sine(450, 0.4, amp=0.3))
+    (folder / "drums" / "broken.wav").write_text("not audio at all\n" * 10)
+    return folder
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hybridmatch.cli", *args]
+
+
+def test_batch_killed_with_sigkill_resumes_without_losing_a_target_or_a_render(tmp_path):
+    folder, out = _toy_targets(tmp_path / "in"), tmp_path / "out"
+    budget = 400
+    cmd = _cli("batch", str(folder), "--synth", "toy", "--strategy", "cma", "--budget", str(budget), "--workers", "1",
+               "--keep", "3", "--out", str(out), "--quiet")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    first, second = out / "a", out / "drums" / "b"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (first / "results.json").exists() and (second / "archive.jsonl").exists() and len(_read_lines(second / "archive.jsonl")) >= 40:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the batch finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not (second / "results.json").exists()
+    done_before = (first / "results.json").read_bytes()
+    archived_before = _read_lines(second / "archive.jsonl")
+    assert 40 <= len(archived_before) < budget
+
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert (first / "results.json").read_bytes() == done_before  # complete targets are skipped, not redone
+    archived_after = _read_lines(second / "archive.jsonl")
+    assert archived_after[: len(archived_before)] == archived_before  # every render from before the kill is kept
+    assert len(archived_after) == budget == json.loads((second / "results.json").read_text())["renders"]
+    summary = json.loads((out / "batch.json").read_text())
+    status = {row["file"]: row["status"] for row in summary["targets"]}
+    assert status == {"a.wav": "done", "drums/b.flac": "done", "drums/broken.wav": "error", "drums/deep/c.wav": "done"}
+    assert "not a readable audio file" in next(r["error"] for r in summary["targets"] if r["status"] == "error")
+    for sub in ("a", "drums/b", "drums/deep/c"):
+        assert (out / sub / "report.html").exists() and len(list((out / sub / "presets").glob("*.json"))) == 3
+    index = (out / "index.html").read_text()
+    assert 'href="drums/deep/c/report.html"' in index and "broken.wav" in index
+
+
+def test_batch_on_a_dask_cluster_matches_the_local_result(tmp_path, toy_spec):
+    distributed = pytest.importorskip("distributed")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(folder / "x.wav", sine(220, 0.4) + sine(660, 0.4, amp=0.2))
+    write(folder / "y.wav", sine(330, 0.4, decay=8.0))
+    strategy = load_strategy(ROOT / "strategies" / "cma.toml")
+    local = batch(folder, toy_spec, strategy, out=tmp_path / "local", budget=24, workers=1, keep=2, quiet=True)
+    with (distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+          distributed.Client(cluster) as client):
+        remote = batch(folder, toy_spec, strategy, out=tmp_path / "dask", budget=24, workers=2, keep=2, quiet=True,
+                       backend="dask", scheduler=cluster.scheduler_address)
+        tasks = client.run(lambda dask_worker: len(dask_worker.data) + dask_worker.state.executed_count)
+    assert [r["status"] for r in remote] == ["done", "done"]
+    assert sum(tasks.values()) > 0 and len(tasks) == 2  # the renders ran on the cluster's two workers
+    for a, b in zip(local, remote, strict=True):  # same seeds, same renders: the backend does not change the answer
+        assert a["mss"] == pytest.approx(b["mss"], rel=1e-6) and a["renders"] == b["renders"] == 24
+
+
+def test_batch_refuses_an_empty_folder(tmp_path, toy_spec):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no audio files"):
+        batch(tmp_path / "empty", toy_spec, load_strategy(ROOT / "strategies" / "random.toml"), out=tmp_path / "o", budget=4)
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if exe is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is a test extra: pip install -e '.[test]'")
+    return exe
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    from hybridmatch.audio import analyse
+
+    spec = load_synth(ROOT / "configs" / "synths" / "toy.toml")
+    audio = sine(300, 0.6) + sine(900, 0.6, amp=0.2)
+    target = analyse(audio, 44100, note=62, duration=0.4, name="pluck")
+    out = tmp_path_factory.mktemp("run")
+    res = run_match(target, spec, load_strategy(ROOT / "strategies" / "cma.toml"), budget=30, keep=3, out_dir=out, quiet=True)
+    return out, res
+
+
+def test_report_is_self_contained(toy_run):
+    out, res = toy_run
+    page = (out / "report.html").read_text()
+    assert page.count("<audio") == 1 + len(res["candidates"]) and page.count('src="data:audio/wav;base64,') == 1 + len(res["candidates"])
+    assert 'src="http' not in page and "<script" not in page  # nothing to fetch: opens offline
+    assert page.count('src="data:image/png;base64,') == 2 + len(res["candidates"])  # spectrograms + Pareto scatter
+    assert "RMS similarity" in page and f"{res['candidates'][0]['rms_cosine']:.4f}" in page
+    for c in res["candidates"]:
+        assert f'href="{c["preset"]}"' in page and (out / c["preset"]).exists()
+
+
+def test_report_renders_in_headless_chromium(toy_run, tmp_path):
+    exe = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    out, res = toy_run
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto((out / "report.html").as_uri())
+            page.wait_for_load_state("load")
+            page.wait_for_function("[...document.querySelectorAll('audio')].every(a => a.readyState >= 1)", timeout=30000)
+            durations = page.evaluate("[...document.querySelectorAll('audio')].map(a => a.duration)")
+            decoded = page.evaluate("Promise.all([...document.images].map(i => i.decode().then(() => i.naturalWidth)))")
+            shot = tmp_path / "report.png"
+            page.screenshot(path=str(shot))
+        finally:
+            browser.close()
+    assert errors == []
+    seconds = res["seconds"]
+    assert len(durations) == 1 + len(res["candidates"]) and all(abs(d - seconds) < 0.05 for d in durations), durations
+    assert len(decoded) == 2 + len(res["candidates"]) and all(w > 100 for w in decoded)
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(str(shot))[..., :3]
+    assert pixels.std() > 0.05 and (pixels.reshape(-1, 3).max(axis=1) < 0.5).mean() > 0.01  # not blank: dark spectrogram pixels
+    assert np.isfinite(pixels).all()
