@@ -107,23 +107,40 @@ def _load(target: str, spec: Any, note: int | None, duration: float | None, max_
     return load_target(target, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
 
 
+def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options ``run`` and ``batch`` share (DESIGN.md: batch takes the same options as run)."""
+    options = [
+        click.option("--synth", default="vital", show_default=True, help="vital, dexed, toy, vst3:PATH.vst3 (or module:Class)"),
+        click.option("--config", default=None, help="synth config name in configs/synths, or a .toml path"),
+        click.option("--strategy", default="cnf-cma", show_default=True, help="strategy name in strategies/, or a .toml path"),
+        click.option("--budget", default=500, show_default=True, type=int, help="synth renders per target"),
+        click.option("--workers", default=max(1, min(os.cpu_count() or 1, 8)), show_default="CPU cores", type=int,
+                     help="render workers (local processes, or LocalCluster workers with --backend dask and no --scheduler)"),
+        click.option("--keep", default=8, show_default=True, type=int, help="size of the returned set"),
+        click.option("--note", default="auto", help="MIDI note, or auto (pYIN)"),
+        click.option("--duration", default="auto", help="note-on seconds, or auto"),
+        click.option("--seed", default=0, show_default=True, type=int),
+        click.option("--out", default=None, help=out_help),
+        click.option("--max-seconds", default=60.0, show_default=True, type=float, help="longest target accepted"),
+        click.option("--backend", type=click.Choice(["loky", "dask"]), default="loky", show_default=True, help="where renders run"),
+        click.option("--scheduler", default=None, help="dask scheduler address (tcp://host:8786); default: a LocalCluster"),
+        click.option("--quiet", is_flag=True, help="no progress bars"),
+    ]
+
+    def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply
+
+
 @main.command()
 @click.argument("target")
-@click.option("--synth", default="vital", show_default=True, help="vital, dexed, toy, vst3:PATH.vst3 (or module:Class)")
-@click.option("--config", default=None, help="synth config name in configs/synths, or a .toml path")
-@click.option("--strategy", default="cnf-cma", show_default=True, help="strategy name in strategies/, or a .toml path")
-@click.option("--budget", default=500, show_default=True, type=int, help="number of synth renders")
-@click.option("--workers", default=max(1, min(os.cpu_count() or 1, 8)), show_default="CPU cores", type=int)
-@click.option("--keep", default=8, show_default=True, type=int, help="size of the returned set")
-@click.option("--note", default="auto", help="MIDI note, or auto (pYIN)")
-@click.option("--duration", default="auto", help="note-on seconds, or auto")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", default=None, help="output folder [default: ./hybridmatch-out/<target stem>]")
-@click.option("--max-seconds", default=60.0, show_default=True, type=float, help="longest target accepted")
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@_match_options("output folder [default: ./hybridmatch-out/<target stem>]")
 @friendly
-def run(target: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int,
-        note: str, duration: str, seed: int, out: str | None, max_seconds: float, quiet: bool) -> None:
+def run(target: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
+        duration: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
     """Match TARGET (wav/flac/aiff/mp3) and write presets, renders and results.json."""
     from .engine import run_match
 
@@ -131,32 +148,20 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int,
     strat = resolve_strategy(strategy)
     tgt = _load(target, spec, _auto(note, int, "--note"), _auto(duration, float, "--duration"), max_seconds)
     out_dir = Path(out) if out else Path("hybridmatch-out") / Path(target).stem
-    res = run_match(tgt, spec, strat, budget=budget, workers=workers, keep=keep, seed=seed, out_dir=out_dir, quiet=quiet)
+    res = run_match(tgt, spec, strat, budget=budget, workers=workers, keep=keep, seed=seed, out_dir=out_dir, quiet=quiet,
+                    backend=backend, scheduler=scheduler)
     click.echo(f"{len(res['candidates'])} patches for {res['target']} (note {res['note']}, {res['duration']:.2f} s held) "
                f"in {res['renders']} renders, {res['wall_s']:.1f} s -> {out_dir}")
     for c in res["candidates"]:
         o = c["objectives"]
         click.echo(f"  {c['rank']:2d}  mss {o['mss']:6.2f}  wmfcc {o['wmfcc']:6.2f}  sot {o['sot']:.4f}  "
                    f"rms {c['rms_cosine']:.3f}  {c['preset']}")
+    click.echo(f"report: {out_dir / 'report.html'}")
 
 
 @main.command()
 @click.argument("folder")
-@click.option("--synth", default="vital", show_default=True, help="vital, dexed, toy, vst3:PATH.vst3 (or module:Class)")
-@click.option("--config", default=None, help="synth config name in configs/synths, or a .toml path")
-@click.option("--strategy", default="cnf-cma", show_default=True, help="strategy name in strategies/, or a .toml path")
-@click.option("--budget", default=500, show_default=True, type=int, help="synth renders per target")
-@click.option("--workers", default=max(1, min(os.cpu_count() or 1, 8)), show_default="CPU cores", type=int,
-              help="render workers (local processes, or LocalCluster workers with --backend dask and no --scheduler)")
-@click.option("--keep", default=8, show_default=True, type=int, help="size of each returned set")
-@click.option("--note", default="auto", help="MIDI note for every target, or auto (pYIN per file)")
-@click.option("--duration", default="auto", help="note-on seconds for every target, or auto")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", default=None, help="output tree [default: ./hybridmatch-out/<folder name>]")
-@click.option("--max-seconds", default=60.0, show_default=True, type=float, help="longest target accepted")
-@click.option("--backend", type=click.Choice(["loky", "dask"]), default="loky", show_default=True, help="where renders run")
-@click.option("--scheduler", default=None, help="dask scheduler address (tcp://host:8786); default: a LocalCluster")
-@click.option("--quiet", is_flag=True, help="no progress bars")
+@_match_options("output tree [default: ./hybridmatch-out/<folder name>]")
 @friendly
 def batch(folder: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
           duration: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:

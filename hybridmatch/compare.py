@@ -140,6 +140,7 @@ def compare(
     summary = _summary(records, strategies, budgets, curves, spec, len(files), seeds, targets)
     atomic_write(out / "summary.md", summary.encode())
     _plot(curves, out / "anytime.png", f"{spec.backend} / {spec.space.name}")
+    _plot_targets(records, [s.name for s in strategies], max(budgets), out / "targets.png", f"{spec.backend} / {spec.space.name}")
     return summary
 
 
@@ -187,8 +188,45 @@ def _summary(records: list[dict[str, Any]], strategies: Sequence[Strategy], budg
             hit = np.nonzero(medians[a] <= goal)[0]
             cells.append(str(int(hit[0]) + 1) if hit.size else f">{len(medians[a])}")
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
-    lines += ["", "![anytime MSS](anytime.png)", ""]
+    lines += ["", "![anytime MSS](anytime.png)", "", "![MSS per target](targets.png)", ""]
     return "\n".join(lines)
+
+
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+
+
+def _plot_targets(records: list[dict[str, Any]], names: Sequence[str], budget: int, path: Path, title: str) -> None:
+    """Grouped bars: median MSS over seeds per target and strategy at ``budget``, IQR as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = sorted({r["target"] for r in records})
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.9 * len(targets) * max(len(names), 1) / 2), 4.5))
+    width = 0.8 / max(len(names), 1)
+    x = np.arange(len(targets))
+    for k, name in enumerate(names):
+        med, lo, hi = [], [], []
+        for t in targets:
+            vals = [r["mss"] for r in records if r["strategy"] == name and r["target"] == t and r["budget"] == budget]
+            q = np.percentile(vals, [25, 50, 75]) if vals else [np.nan] * 3
+            med.append(q[1])
+            lo.append(q[1] - q[0])
+            hi.append(q[2] - q[1])
+        ax.bar(x + (k - (len(names) - 1) / 2) * width, med, width, yerr=[lo, hi], capsize=2, label=name)
+    ax.set_xticks(x, targets, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel(f"MSS at {budget} renders (median over seeds)")
+    ax.set_title(f"per-target MSS: {title}")
+    ax.legend(fontsize=8)
+    _save(fig, path)
 
 
 def _plot(curves: dict[str, list[np.ndarray]], path: Path, title: str) -> None:
@@ -210,8 +248,4 @@ def _plot(curves: dict[str, list[np.ndarray]], path: Path, title: str) -> None:
     ax.set_ylabel("MSS of best-so-far candidate (dB)")
     ax.set_title(f"anytime MSS, median and IQR: {title}")
     ax.legend()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    _save(fig, path)

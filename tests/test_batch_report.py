@@ -162,3 +162,41 @@ def test_report_renders_in_headless_chromium(toy_run, tmp_path):
     pixels = matplotlib.image.imread(str(shot))[..., :3]
     assert pixels.std() > 0.05 and (pixels.reshape(-1, 3).max(axis=1) < 0.5).mean() > 0.01  # not blank: dark spectrogram pixels
     assert np.isfinite(pixels).all()
+
+
+def test_compare_reads_small_budgets_off_one_run_and_resumes(tmp_path, toy_spec):
+    import csv
+
+    from hybridmatch.compare import compare
+    from hybridmatch.search import Archive
+
+    folder = tmp_path / "targets"
+    folder.mkdir()
+    write(folder / "t1.wav", sine(220, 0.4) + sine(660, 0.4, amp=0.2))
+    write(folder / "t2.wav", sine(330, 0.4, decay=8.0))
+    strategies = [load_strategy(ROOT / "strategies" / f"{n}.toml") for n in ("random", "cma")]
+    out = tmp_path / "cmp"
+    summary = compare(folder, toy_spec, strategies, budgets=[5, 20], seeds=2, workers=1, out=out, quiet=True)
+    rows = list(csv.DictReader((out / "runs.csv").open()))
+    assert len(rows) == 2 * 2 * 2 * 2 and {r["budget"] for r in rows} == {"5", "20"}
+    for png in ("anytime.png", "targets.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## budget 5" in summary and "pairwise win rate" in summary and "renders to reach" in summary
+    # one run of 20 renders; the budget-5 row is the best-loss candidate among its first 5 renders
+    archive = Archive.load(out / "runs" / "cma" / "t1" / "s1" / "archive.jsonl")
+    assert len(archive) == 20
+    first5 = min(archive.entries[:5], key=lambda e: e.loss)
+    row = next(r for r in rows if (r["strategy"], r["target"], r["seed"], r["budget"]) == ("cma", "t1", "1", "5"))
+    assert float(row["mss"]) == pytest.approx(first5.objectives["mss"], abs=1e-4)
+    assert float(row["loss"]) >= float(next(r for r in rows if (r["strategy"], r["target"], r["seed"], r["budget"]) == ("cma", "t1", "1", "20"))["loss"])
+    # resume: only the run whose done.json is gone is redone, and the tables come out the same
+    done = sorted((out / "runs").rglob("done.json"))
+    stamps = {p: p.stat().st_mtime_ns for p in done}
+    (out / "runs" / "random" / "t2" / "s0" / "done.json").unlink()
+    again = compare(folder, toy_spec, strategies, budgets=[5, 20], seeds=2, workers=1, out=out, quiet=True)
+    changed = [p for p in done if p.stat().st_mtime_ns != stamps[p]]
+    assert changed == [out / "runs" / "random" / "t2" / "s0" / "done.json"]
+    rerun = list(csv.DictReader((out / "runs.csv").open()))
+    drop = lambda rs: [{k: v for k, v in r.items() if k != "wall_s"} for r in rs]  # noqa: E731
+    assert drop(rerun) == drop(rows)  # deterministic: the redone run scored exactly as before
+    assert "## budget 20" in again
