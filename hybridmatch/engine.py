@@ -208,13 +208,17 @@ def run_match(
     resume: bool = False,
     report: bool = True,
     display: Any = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Matches ``target`` and writes the output layout of DESIGN.md into ``out_dir``.
 
     Returns the ``results.json`` content. ``archive.jsonl`` is appended during the search; every
     other file is written atomically at the end (also after Ctrl-C, with the best set so far).
     ``resume`` keeps an existing ``archive.jsonl``: its renders count against the budget and seed
-    the optimizers (how ``batch`` continues a killed target). ``report`` writes ``report.html``."""
+    the optimizers (how ``batch`` continues a killed target). ``report`` writes ``report.html``.
+    ``reference`` (native params of the known answer, e.g. from ``hybridmatch sample``) is rendered
+    through the same job (same note, length and workers) and scored: the best any search can do under
+    this analysis of the target, stored as ``results["reference"]`` (not a search render)."""
     if budget < 1:
         raise ConfigError("--budget must be at least 1")
     if keep < 1:
@@ -239,6 +243,7 @@ def run_match(
         archive.close()
         chosen = select_diverse(archive.entries, spec.space, keep=keep)
         rendered = pool.render(job, np.array([archive.entries[i].unit for i in chosen]).reshape(-1, spec.space.dim)) if chosen else []
+        ref_audio = pool.render(job, spec.space.to_unit(reference)[None], with_presets=False)[0][0] if reference is not None else None
     finally:
         progress.close()
         archive.close()
@@ -291,6 +296,9 @@ def run_match(
         "bank": candidates_bank,
         "candidates": candidates,
     }
+    if ref_audio is not None:
+        ref = score(features, ref_audio, names=(*PARETO_KEYS, "mfccd"))
+        results["reference"] = {"objectives": {k: ref[k] for k in PARETO_KEYS}, "rms_cosine": 1.0 - ref["rms"], "mfccd": ref["mfccd"]}
     atomic_write(out / "results.json", json.dumps(results, indent=1).encode())
     if report:
         from .report import write_report

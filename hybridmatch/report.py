@@ -138,6 +138,11 @@ def write_report(out_dir: str | Path, *, audio: Mapping[str, np.ndarray] | None 
         f"<td>{c['search_loss']:.4f}</td><td class='l'>{html.escape(c.get('origin', ''))}</td></tr>"
         for c in res["candidates"]
     )
+    ref = res.get("reference")
+    if ref:
+        o = ref["objectives"]
+        obj_rows += (f"<tr class='muted'><td>known answer</td><td>{o['mss']:.3f}</td><td>{o['wmfcc']:.3f}</td><td>{o['sot']:.4f}</td>"
+                     f"<td>{ref['rms_cosine']:.4f}</td><td>{ref['mfccd']:.3f}</td><td></td><td class='l'>true patch re-rendered with this analysis</td></tr>")
     names = list(res["candidates"][0]["params"]) if res["candidates"] else []
     param_head = "".join(f"<th>#{c['rank']}<br><a href=\"{html.escape(c['preset'])}\">preset</a></th>" for c in res["candidates"])
     param_rows = "".join(

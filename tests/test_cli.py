@@ -178,3 +178,17 @@ def test_ctrl_c_stops_cleanly_and_writes_the_best_set_so_far(tmp_path):
     assert res["interrupted"] and 60 < res["renders"] < 100000
     assert res["renders"] == archive.read_text().count("\n")  # every evaluated candidate is in the archive
     assert len(res["candidates"]) >= 4 and all((tmp_path / "o" / c["preset"]).exists() for c in res["candidates"])
+
+
+def test_run_scores_the_known_answer_of_a_sampled_target(tmp_path):
+    assert run_cli("sample", "--synth", "toy", "--seed", "5", "--out", str(tmp_path / "t.wav"), cwd=tmp_path).returncode == 0
+    args = ["run", str(tmp_path / "t.wav"), "--synth", "toy", "--strategy", "random", "--budget", "6", "--workers", "1", "--quiet"]
+    res = run_cli(*args, "--note", "60", "--duration", "0.6", "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    ref = json.loads((tmp_path / "o" / "results.json").read_text())["reference"]
+    assert ref["objectives"]["mss"] < 1e-3 and ref["rms_cosine"] > 0.999  # the true patch under the true note and length
+    assert "known answer" in (tmp_path / "o" / "report.html").read_text()
+    meta = json.loads((tmp_path / "t.json").read_text())
+    (tmp_path / "t.json").write_text(json.dumps({**meta, "config": "another-config"}))
+    assert run_cli(*args, "--out", str(tmp_path / "o2"), cwd=tmp_path).returncode == 0
+    assert "reference" not in json.loads((tmp_path / "o2" / "results.json").read_text())
