@@ -22,7 +22,7 @@ from typing import Any
 
 from .audio import load_target
 from .compare import AUDIO_EXTS
-from .engine import Progress, atomic_write, progress_display, run_match
+from .engine import Progress, atomic_write, known_answer, progress_display, run_match
 from .errors import ConfigError, HybridMatchError
 from .render import RenderPool
 from .report import write_index
@@ -74,7 +74,10 @@ def _row(rel: str, run_dir: Path, out: Path, res: dict[str, Any], status: str = 
                            "wall_s": res["wall_s"], "note": res["note"], "duration": res["duration"]}
     if best is not None:
         row.update(mss=best["objectives"]["mss"], wmfcc=best["objectives"]["wmfcc"], rms_cosine=best["rms_cosine"],
+                   lowest_mss=min(c["objectives"]["mss"] for c in res["candidates"]),
                    report=str((run_dir / "report.html").relative_to(out)))
+    if "reference" in res:  # the known answer scored under the same analysis (targets from `hybridmatch sample`)
+        row.update(known_mss=res["reference"]["objectives"]["mss"], known_wmfcc=res["reference"]["objectives"]["wmfcc"])
     return row
 
 
@@ -126,7 +129,7 @@ def batch(
                         target = load_target(path, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
                         resume = (run_dir / "archive.jsonl").exists()
                         res = run_match(target, spec, strategy, budget=budget, keep=keep, seed=seed, out_dir=run_dir, quiet=quiet,
-                                        pool=pool, resume=resume, display=display)
+                                        pool=pool, resume=resume, display=display, reference=known_answer(path, spec))
                         rows.append(_row(rel, run_dir, out, res))
                     except HybridMatchError as exc:  # this file is bad; the others still get matched
                         rows.append({"file": rel, "status": "error", "error": str(exc)})

@@ -107,21 +107,6 @@ def _load(target: str, spec: Any, note: int | None, duration: float | None, max_
     return load_target(target, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
 
 
-def _known_answer(target: str, spec: Any) -> dict[str, Any] | None:
-    """The true params of a target written by ``hybridmatch sample`` for this synth and config, if any."""
-    meta_path = Path(target).with_suffix(".json")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(meta, dict) or meta.get("synth") != spec.backend or meta.get("config") != spec.space.name:
-        return None
-    params = meta.get("params")
-    if not isinstance(params, dict) or set(params) != set(spec.space.names):
-        return None
-    return params
-
-
 def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The options ``run`` and ``batch`` share (DESIGN.md: batch takes the same options as run)."""
     options = [
@@ -157,14 +142,14 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
 def run(target: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
         duration: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
     """Match TARGET (wav/flac/aiff/mp3) and write presets, renders and results.json."""
-    from .engine import run_match
+    from .engine import known_answer, run_match
 
     spec = resolve_synth(synth, config)
     strat = resolve_strategy(strategy)
     tgt = _load(target, spec, _auto(note, int, "--note"), _auto(duration, float, "--duration"), max_seconds)
     out_dir = Path(out) if out else Path("hybridmatch-out") / Path(target).stem
     res = run_match(tgt, spec, strat, budget=budget, workers=workers, keep=keep, seed=seed, out_dir=out_dir, quiet=quiet,
-                    backend=backend, scheduler=scheduler, reference=_known_answer(target, spec))
+                    backend=backend, scheduler=scheduler, reference=known_answer(target, spec))
     click.echo(f"{len(res['candidates'])} patches for {res['target']} (note {res['note']}, {res['duration']:.2f} s held) "
                f"in {res['renders']} renders, {res['wall_s']:.1f} s -> {out_dir}")
     for c in res["candidates"]:

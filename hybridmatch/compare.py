@@ -210,7 +210,7 @@ def _plot_targets(records: list[dict[str, Any]], names: Sequence[str], budget: i
     import matplotlib.pyplot as plt
 
     targets = sorted({r["target"] for r in records})
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.9 * len(targets) * max(len(names), 1) / 2), 4.5))
+    fig, ax = plt.subplots(figsize=(min(max(7.0, 2.0 + 0.2 * len(targets) * max(len(names), 1)), 16.0), 4.5))
     width = 0.8 / max(len(names), 1)
     x = np.arange(len(targets))
     for k, name in enumerate(names):

@@ -39,7 +39,7 @@ from .search import Archive, Strategy, search, select_diverse
 from .space import ParamSpace
 from .synths import SynthSpec, export_bank
 
-__all__ = ["load_synth", "run_match", "sample_patch", "save_sample", "atomic_write", "write_wav", "Progress", "progress_display"]
+__all__ = ["load_synth", "run_match", "known_answer", "sample_patch", "save_sample", "atomic_write", "write_wav", "Progress", "progress_display"]
 
 
 PATH_OPTIONS = ("plugin", "preset")  # config options that name files; relative ones are relative to the config
@@ -70,6 +70,19 @@ def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | Non
     spec = SynthSpec(str(name), space, sample_rate, opts, dict(raw.get("render", {})))
     spec.validate()
     return spec
+
+
+def known_answer(target: str | Path, spec: SynthSpec) -> dict[str, Any] | None:
+    """The true params of a target written by ``hybridmatch sample`` (``<stem>.json`` next to it) for
+    this synth and config, or None."""
+    try:
+        meta = json.loads(Path(target).with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("synth") != spec.backend or meta.get("config") != spec.space.name:
+        return None
+    params = meta.get("params")
+    return params if isinstance(params, dict) and set(params) == set(spec.space.names) else None
 
 
 def atomic_write(path: str | Path, data: bytes) -> Path:
