@@ -23,6 +23,11 @@ __all__ = ["bench_render"]
 BATCH = 4  # candidates asked per worker per ask/tell round, as in search()
 
 
+def _synth_arg(spec: SynthSpec) -> str:
+    plugin = spec.options.get("plugin")
+    return f"vst3:{plugin}" if spec.backend == "vst3" and plugin else spec.backend
+
+
 def bench_render(spec: SynthSpec, *, workers: list[int], renders: int = 96, seconds: float = 1.0, seed: int = 0, out: str | Path | None = None) -> str:
     """Benchmarks ``spec`` on each worker count; returns (and writes to ``out``) a markdown table."""
     rng = np.random.default_rng(seed)
@@ -49,7 +54,7 @@ def bench_render(spec: SynthSpec, *, workers: list[int], renders: int = 96, seco
     lines = [
         f"# bench-render: {spec.backend} / {spec.space.name}",
         "",
-        f"`hybridmatch bench-render --synth {spec.backend} --config {spec.space.name} --workers {','.join(map(str, workers))} "
+        f"`hybridmatch bench-render --synth {_synth_arg(spec)} --config {spec.space.name} --workers {','.join(map(str, workers))} "
         f"--renders {renders} --seconds {seconds}` on {platform.node() or 'this machine'} ({platform.processor() or platform.machine()}); "
         f"{renders} prior-sampled patches, {seconds} s renders, batches of {BATCH} x workers (as `run`), one candidate per task.",
         "",

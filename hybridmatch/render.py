@@ -311,9 +311,9 @@ class RenderPool:
                 yield i, fn(*task)
             return
         if self.workers == 1 and self.backend == "loky":
-            from joblib.externals.loky import get_reusable_executor
+            from joblib.executor import get_memmapping_executor  # joblib's own loky executor: Parallel reuses it later
 
-            executor = get_reusable_executor(max_workers=1)
+            executor = get_memmapping_executor(1)
             for i, task in enumerate(tasks):
                 yield executor.submit(_indexed, fn, i, task, os.getpid()).result()
             return

@@ -107,7 +107,7 @@ def test_hung_render_is_killed_recorded_and_the_pool_goes_on(spec, hmsynth):
     hang_index = space.index["hang_test"]
     units[:, hang_index] = 0.25  # off
     units[2, hang_index] = 0.75  # on: processBlock never returns
-    for workers in (2, 1):  # one worker: the render still runs in a killable process, not in this one
+    for workers in (1, 2):  # one worker: the render still runs in a killable process (and joblib can reuse it after)
         with RenderPool(workers) as pool:
             evals = pool.evaluate(job, units)
             assert "timed out" in (evals[2].error or "")
