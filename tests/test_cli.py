@@ -55,6 +55,8 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "3 channels": (["run", str(tmp / "surround.wav")], "channels"),
         "bad rate": (["run", str(tmp / "lowrate.wav")], "sample rate"),
         "unknown synth": (["run", okp, "--synth", "moog"], "unknown synth"),
+        "missing plugin": (["run", okp, "--synth", f"vst3:{tmp / 'nope.vst3'}"], "VST3 plugin not found"),
+        "batch of nothing": (["batch", str(tmp / "no-such-folder")], "needs a folder"),
         "unknown strategy": (["run", okp, "--strategy", "simulated-annealing"], "unknown strategy"),
         "unknown config": (["run", okp, "--config", "vital-huge"], "unknown synth config"),
         "malformed strategy toml": (["run", okp, "--strategy", str(tmp / "broken.toml")], "malformed TOML"),
@@ -102,6 +104,13 @@ def test_bad_input_corpus_exits_2_with_one_line_and_writes_nothing(tmp_path):
         assert needle in lines[0], (name, lines[0])
         assert "Traceback" not in result.output
         assert not out.exists(), name
+
+
+def test_describe_refuses_a_file_that_is_not_a_plugin(tmp_path):
+    (tmp_path / "Fake.vst3").write_text("not a plugin\n")
+    for path, needle in ((tmp_path / "Fake.vst3", "could not load"), (tmp_path / "Missing.vst3", "not found")):
+        result = CliRunner().invoke(main, ["describe", str(path)])
+        assert result.exit_code == 2 and result.output.count("\n") == 1 and needle in result.output, result.output
 
 
 def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):

@@ -132,3 +132,19 @@ def test_describe_then_run_end_to_end_through_the_cli(hmsynth, tmp_path):
                    check=True, env=env, capture_output=True, cwd=ROOT)
     presets = sorted((tmp_path / "out" / "presets").glob("*.vstpreset"))
     assert len(presets) == 3 and all(p.read_bytes()[:4] == b"VST3" for p in presets)
+
+
+def test_a_config_can_name_the_plugin_and_a_base_preset_relative_to_itself(synth, hmsynth, tmp_path):
+    from hybridmatch.cli import resolve_synth
+
+    (tmp_path / "presets").mkdir()
+    synth.export({**PATCH_A, "waveform": "Square"}, tmp_path / "presets" / "base.vstpreset")
+    config = tmp_path / "my.toml"
+    config.write_text(f'synth = "vst3"\nname = "mine"\n[options]\nplugin = "{hmsynth}"\npreset = "presets/base.vstpreset"\n'
+                      '[[param]]\nname = "cutoff_hz"\nkind = "continuous"\nlow = 40.0\nhigh = 16000.0\n')
+    spec = resolve_synth("vst3", str(config))
+    assert spec.options["preset"] == str(tmp_path / "presets" / "base.vstpreset")
+    mine = spec.build()
+    assert mine._plugin.waveform == "Square"  # the base preset is loaded before the searched parameter is set
+    np.testing.assert_allclose(mine.render({"cutoff_hz": 900.0}, note=60, duration=0.3, seconds=0.5),
+                               synth.render({**PATCH_A, "waveform": "Square"}, note=60, duration=0.3, seconds=0.5), atol=1e-6)
