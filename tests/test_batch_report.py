@@ -38,7 +38,7 @@ def _cli(*args: str) -> list[str]:
 
 def test_batch_killed_with_sigkill_resumes_without_losing_a_target_or_a_render(tmp_path):
     folder, out = _toy_targets(tmp_path / "in"), tmp_path / "out"
-    budget = 400
+    budget = 240
     cmd = _cli("batch", str(folder), "--synth", "toy", "--strategy", "cma", "--budget", str(budget), "--workers", "1",
                "--keep", "3", "--out", str(out), "--quiet")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
