@@ -107,11 +107,35 @@ def estimate_note(audio: np.ndarray, sample_rate: int) -> int | None:
     return int(np.clip(round(float(librosa.hz_to_midi(np.median(f0[good])))), 0, 127))
 
 
-def estimate_duration(audio: np.ndarray, sample_rate: int, *, drop_db: float = 12.0) -> float:
-    """Note-on length in seconds: the last moment the RMS envelope is within ``drop_db`` of its peak.
+def _line_sse(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For every split k (3 <= k <= n-3): the squared error and slope of a least-squares line through
+    ``y[:k]`` and through ``y[k:]``, from cumulative sums (O(n))."""
+    n = y.size
+    x = np.arange(n, dtype=np.float64)
+    sums = [np.concatenate([[0.0], np.cumsum(v)]) for v in (np.ones(n), x, y, x * x, x * y, y * y)]
 
-    For sustained sounds that is where the release starts; for plucks the decay is inside the note,
-    so this is a lower bound, which renders the same audio for a synth whose sound has died out."""
+    def fit(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m, sx, sy, sxx, sxy, syy = (c[b] - c[a] for c in sums)
+        var = m * sxx - sx * sx
+        slope = (m * sxy - sx * sy) / np.maximum(var, 1e-12)
+        sse = syy - sy * sy / m - slope * (sxy - sx * sy / m)
+        return np.maximum(sse, 0.0), slope
+
+    k = np.arange(3, n - 2)
+    left, s1 = fit(np.zeros_like(k), k)
+    right, s2 = fit(k, np.full_like(k, n))
+    return k, left + right, s1, s2
+
+
+def estimate_duration(audio: np.ndarray, sample_rate: int, *, drop_db: float = 12.0) -> float:
+    """Note-on length in seconds, from the RMS envelope (dB, 10 ms hop).
+
+    The release starts at the knee of the envelope: the split of its audible part (from the peak, or
+    from 6 dB below it on a slow attack, to 50 dB below it at the end) into two straight lines in dB that fits best,
+    when the line after it falls faster than the one before. Without such a knee (a pluck that decays
+    at one rate) it is the last moment the envelope is within ``drop_db`` of its peak; the knee is
+    never later than that. The threshold rule alone ran long on slow attacks and long release or
+    reverb tails (results/analysis-check.md)."""
     import librosa
 
     y = np.asarray(audio, dtype=np.float32)
@@ -122,6 +146,14 @@ def estimate_duration(audio: np.ndarray, sample_rate: int, *, drop_db: float = 1
         return y.size / sample_rate
     db = 20 * np.log10(np.maximum(rms, 1e-12) / rms.max())
     last = int(np.nonzero(db > -drop_db)[0][-1])
+    peak, rise = int(np.argmax(db)), int(np.nonzero(db > -6.0)[0][0])
+    start = rise if peak - rise >= 5 else peak  # a slow attack is part of the held note; a fast one is not a segment
+    tail = int(np.nonzero(db > -50.0)[0][-1])
+    if tail - start >= 10:
+        k, sse, s1, s2 = _line_sse(db[start : tail + 1].astype(np.float64))
+        best = int(np.argmin(sse))
+        if s2[best] < s1[best] - 0.1:  # steeper fall after the knee (dB per 10 ms): the release
+            last = min(last, start + int(k[best]))
     seconds = (last + 1) * hop / sample_rate
     return float(min(max(seconds, 0.05), y.size / sample_rate))
 
