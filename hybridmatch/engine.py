@@ -171,8 +171,6 @@ class Progress:
     file under the overall one); the bar is removed from it on close."""
 
     def __init__(self, total: int, *, quiet: bool, label: str = "matching", display: Any = None) -> None:
-        self.total = total
-        self.label = label
         self._t0 = time.perf_counter()
         self._own = display is None
         self._bar: Any = None if quiet else (display if display is not None else progress_display())
@@ -317,7 +315,7 @@ def run_match(
         from .report import write_report
 
         clips = {"target": target.audio, **{f"{r:02d}": a for r, (a, _) in enumerate(rendered, start=1)}}
-        write_report(out, audio=clips, sample_rate=spec.sample_rate)
+        write_report(out, results=results, archive=archive, audio=clips, sample_rate=spec.sample_rate)
     if result.interrupted:
         raise KeyboardInterrupt
     return results

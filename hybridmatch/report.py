@@ -93,12 +93,12 @@ def _pareto(archive_objectives: np.ndarray, chosen: Sequence[dict[str, Any]], ke
     return _png(fig)
 
 
-def _archive_points(path: Path, keys: tuple[str, str]) -> np.ndarray:
+def _archive_points(path: Path, keys: tuple[str, str], archive: Any = None) -> np.ndarray:
     from .search import Archive
 
-    if not path.exists():
+    if archive is None and not path.exists():
         return np.zeros((0, 2))
-    entries = [e for e in Archive.load(path).entries if e.error is None]
+    entries = [e for e in (archive or Archive.load(path)).entries if e.error is None]
     return np.array([[e.objectives[keys[0]], e.objectives[keys[1]]] for e in entries]).reshape(-1, 2)
 
 
@@ -109,14 +109,15 @@ def _fmt(value: Any) -> str:
 
 
 def write_report(out_dir: str | Path, *, audio: Mapping[str, np.ndarray] | None = None, sample_rate: int | None = None,
-                 keys: tuple[str, str] = ("mss", "wmfcc")) -> Path:
+                 keys: tuple[str, str] = ("mss", "wmfcc"), results: Mapping[str, Any] | None = None, archive: Any = None) -> Path:
     """Writes ``out_dir/report.html`` from ``results.json``, the renders and ``archive.jsonl``.
 
-    ``audio`` (``"target"``, ``"01"``, ...) avoids re-reading the WAVs the engine has just written."""
+    ``audio`` (``"target"``, ``"01"``, ...), ``results`` and ``archive`` avoid re-reading what the
+    engine has just written."""
     import soundfile as sf
 
     out = Path(out_dir)
-    res = json.loads((out / "results.json").read_text())
+    res = dict(results) if results is not None else json.loads((out / "results.json").read_text())
     clips: dict[str, np.ndarray] = dict(audio or {})
     rate = sample_rate
     for name in ["target", *[Path(c["audio"]).stem for c in res["candidates"]]]:
@@ -149,7 +150,7 @@ def write_report(out_dir: str | Path, *, audio: Mapping[str, np.ndarray] | None 
         f"<tr><td class='l'>{html.escape(n)}</td>" + "".join(f"<td>{_fmt(c['params'].get(n))}</td>" for c in res["candidates"]) + "</tr>"
         for n in names
     )
-    scatter = _pareto(_archive_points(out / "archive.jsonl", keys), res["candidates"], keys)
+    scatter = _pareto(_archive_points(out / "archive.jsonl", keys, archive), res["candidates"], keys)
     status = '<p class="bad">Interrupted: this is the best set found before the stop.</p>' if res.get("interrupted") else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>hybridmatch: {html.escape(res['target'])}</title><style>{_CSS}</style></head>
