@@ -53,6 +53,9 @@ def _tell_proposals(optimizer: Any, space: Any, proposals: np.ndarray, losses: n
             return
 
 
+ROUND = 8
+
+
 def search(
     job: RenderJob,
     strategy: Strategy,
@@ -70,7 +73,9 @@ def search(
     Ctrl-C stops the loop after the batch in flight; the result says so (``interrupted``)."""
     space = job.spec.space
     rng = np.random.default_rng(seed)
-    batch = batch or 4 * pool.workers  # ask/tell rounds sized to the workers
+    # Ask/tell rounds of ROUND candidates (more when there are more workers to keep busy), so a seed
+    # gives the same search on 1, 2 or 8 workers: the round size shapes what the optimizers ask.
+    batch = batch or max(ROUND, pool.workers)
     t0 = time.perf_counter()
     interrupted = False
     try:
