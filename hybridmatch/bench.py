@@ -16,11 +16,11 @@ import numpy as np
 
 from .engine import atomic_write
 from .render import RenderJob, RenderPool
+from .search import ROUND
 from .synths import SynthSpec
 
 __all__ = ["bench_render"]
 
-BATCH = 4  # candidates asked per worker per ask/tell round, as in search()
 
 
 def _synth_arg(spec: SynthSpec) -> str:
@@ -39,11 +39,12 @@ def bench_render(spec: SynthSpec, *, workers: list[int], renders: int = 96, seco
     base_rate = None
     for w in workers:
         with RenderPool(w) as pool:
-            pool.evaluate(job, units[: BATCH * w])  # warm-up: start workers, build synths
+            size = max(ROUND, w)  # the ask/tell round size search() uses
+            pool.evaluate(job, units[:size])  # warm-up: start workers, build synths
             t0 = time.perf_counter()
             evals = []
-            for start in range(0, renders, BATCH * w):  # the batch size `run` uses
-                evals += pool.evaluate(job, units[start : start + BATCH * w])
+            for start in range(0, renders, size):
+                evals += pool.evaluate(job, units[start : start + size])
             wall = time.perf_counter() - t0
         render_s = float(np.mean([e.render_s for e in evals]))
         score_s = float(np.mean([e.score_s for e in evals]))
@@ -56,7 +57,7 @@ def bench_render(spec: SynthSpec, *, workers: list[int], renders: int = 96, seco
         "",
         f"`hybridmatch bench-render --synth {_synth_arg(spec)} --config {spec.space.name} --workers {','.join(map(str, workers))} "
         f"--renders {renders} --seconds {seconds}` on {platform.node() or 'this machine'} ({platform.processor() or platform.machine()}); "
-        f"{renders} prior-sampled patches, {seconds} s renders, batches of {BATCH} x workers (as `run`), one candidate per task.",
+        f"{renders} prior-sampled patches, {seconds} s renders, batches of max({ROUND}, workers) (as `run`), one candidate per task.",
         "",
         "| workers | renders/s | speed-up | parallel efficiency | synth.render ms | scoring ms | overhead ms/render | overhead / render time |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",

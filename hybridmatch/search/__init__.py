@@ -1,7 +1,7 @@
 """Search: optimizer adapters, proposers, strategies, the archive and Pareto selection."""
 
 from ._archive import Archive
-from ._match import MatchResult, search
+from ._match import ROUND, MatchResult, search
 from ._optimizers import OPTIMIZERS, make_optimizer, register_optimizer
 from ._pareto import pareto_ranks, select_diverse
 from ._strategy import PROPOSERS, Strategy, load_strategy, propose
@@ -11,6 +11,7 @@ __all__ = [
     "MatchResult",
     "OPTIMIZERS",
     "PROPOSERS",
+    "ROUND",
     "Strategy",
     "load_strategy",
     "make_optimizer",
