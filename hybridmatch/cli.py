@@ -339,6 +339,44 @@ def train(data: str, out: str, synth: str, config: str | None, kind: str, steps:
 
 
 @main.command()
+@click.argument("checkpoint")
+@click.option("--data", required=True, help="the dataset folder the checkpoint was trained on")
+@click.option("--synth", default="vital", show_default=True)
+@click.option("--config", default=None)
+@click.option("--items", default=24, show_default=True, type=int, help="held-out items to score")
+@click.option("--n", default=32, show_default=True, type=int, help="model samples (and prior samples) per item")
+@click.option("--guidance", default="2.0", show_default=True, help="comma-separated guidance weights, scored side by side")
+@click.option("--tail", default=None, type=float, help="seconds the target is rendered after note-off (default: the config's release)")
+@click.option("--split-seed", default=0, show_default=True, type=int, help="the --seed `train` used (it fixes the held-out split)")
+@click.option("--workers", default=2, show_default=True, type=int)
+@friendly
+def evaluate(checkpoint: str, data: str, synth: str, config: str | None, items: int, n: int, guidance: str, tail: float | None,
+             split_seed: int, workers: int) -> None:
+    """Score a checkpoint's samples on held-out dataset items by audio metrics, next to prior samples:
+    the best of N and the mean of N, per guidance weight."""
+    from .ml.dataset import FlowData
+    from .ml.train import HOLDOUT, load_checkpoint
+    from .ml.train import evaluate as run_evaluate
+
+    spec = resolve_synth(synth, config)
+    try:
+        weights = [float(g) for g in guidance.split(",")]
+    except ValueError:
+        raise ConfigError(f"--guidance: expected comma-separated numbers, got {guidance!r}") from None
+    if not Path(checkpoint).exists():
+        raise ConfigError(f"checkpoint not found: {checkpoint}")
+    ckpt = load_checkpoint(checkpoint, spec.space)
+    dataset = FlowData(Path(data))
+    held = dataset.split(HOLDOUT, seed=split_seed)[1][:items]
+    click.echo(f"{checkpoint} on {len(held)} held-out items of {data}, {n} samples each (MSS / wMFCC, median over items)")
+    click.echo("| guidance | model best | prior best | model mean | prior mean |\n|---:|---:|---:|---:|---:|")
+    for g in weights:
+        r = run_evaluate(ckpt, spec, dataset, held, n=n, workers=workers, seed=1, guidance=g, tail=tail)
+        cells = [f"{r[k]['mss']:.2f} / {r[k]['wmfcc']:.2f}" for k in ("model_best", "prior_best", "model", "prior")]
+        click.echo(f"| {g:g} | " + " | ".join(cells) + " |")
+
+
+@main.command()
 @click.argument("extra", nargs=-1)
 @click.option("--out", default=None, help="also write the table here (e.g. results/training.md)")
 @friendly

@@ -47,7 +47,7 @@ def main(folders: list[str]) -> None:
             lines.append(f"| {claim} | {metric} | {a[0]}@{a[1]} | {b[0]}@{b[1]} | not run | | | |")
             return
         ma, mb, win, n = got
-        lines.append(f"| {claim} | {metric} | {a[0]}@{a[1]} | {b[0]}@{b[1]} | {ma:.3g} / {mb:.3g} | {win:.0%} | {n} | {'yes' if ma < mb or (reach and ma <= mb) else '**no**'} |")
+        lines.append(f"| {claim} | {metric} | {a[0]}@{a[1]} | {b[0]}@{b[1]} | {ma:.4g} / {mb:.4g} | {win:.0%} | {n} | {'yes' if ma < mb or (reach and ma <= mb) else '**no**'} |")
 
     for b in budgets:
         for m in ("mss", "wmfcc"):

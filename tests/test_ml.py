@@ -130,6 +130,20 @@ def test_train_writes_a_checkpoint_that_resumes_and_samples(toy_spec, tmp_path):
     with pytest.raises(ConfigError, match="another run"):
         train(data, out, toy_spec, steps=12, batch=16, workers=1, quiet=True, model_options={**small, "layers": 2})
 
+    # `hybridmatch evaluate` scores guidance weights side by side on the same held-out items and the
+    # same prior samples, so the prior columns agree row for row.
+    from click.testing import CliRunner
+
+    from hybridmatch.cli import main
+
+    args = ["evaluate", str(out), "--data", str(data), "--synth", "toy", "--config", "toy", "--items", "2", "--n", "2", "--workers", "1"]
+    result = CliRunner().invoke(main, [*args, "--guidance", "1,3"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split("|")[1:-1] for line in result.output.splitlines() if line.startswith("| 1 ") or line.startswith("| 3 ")]
+    assert len(rows) == 2 and rows[0][2] == rows[1][2] and rows[0][4] == rows[1][4]
+    bad = CliRunner().invoke(main, [*args, "--guidance", "two"])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
+
 
 def test_a_checkpoint_for_another_space_is_refused(configs, tmp_path):
     if not SHIPPED:

@@ -94,15 +94,17 @@ def load_checkpoint(path: str | Path, space: ParamSpace | None = None) -> Checkp
 
 
 def evaluate(
-    ckpt: Checkpoint, spec: SynthSpec, data: FlowData, idx: np.ndarray, *, n: int, workers: int, seed: int = 0, steps: int = 16, guidance: float = 2.0
+    ckpt: Checkpoint, spec: SynthSpec, data: FlowData, idx: np.ndarray, *, n: int, workers: int, seed: int = 0, steps: int = 16, guidance: float = 2.0,
+    tail: float | None = None,
 ) -> dict[str, Any]:
     """Audio metrics of re-rendered samples on held-out items, next to prior samples as a floor.
 
     For each item the true patch is rendered at its note and length; ``n`` model samples (one for a
     regressor) and ``n`` prior samples are rendered and scored against it. Reports the median over
-    items of the best-of-n and mean-of-n for every Pareto objective."""
+    items of the best-of-n and mean-of-n for every Pareto objective. ``tail`` (seconds rendered after
+    note-off for the target) defaults to the config's ``release``, which is what the dataset used."""
     synth = spec.build()
-    release = float(spec.render.get("release", 0.5))
+    release = float(spec.render.get("release", 0.5)) if tail is None else tail
     rng = np.random.default_rng(seed)
     rows: dict[str, list[dict[str, float]]] = {"model": [], "model_best": [], "prior": [], "prior_best": []}
     with RenderPool(workers) as pool:
@@ -125,6 +127,9 @@ def evaluate(
     }
 
 
+HOLDOUT = 0.05  # share of a dataset held out from training, for evaluation
+
+
 def _lr(step: int, steps: int, base: float, warmup: int = 200) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -141,7 +146,7 @@ def train(
     batch: int = 128,
     lr: float = 3e-4,
     device: str = "cpu",
-    holdout: float = 0.05,
+    holdout: float = HOLDOUT,
     eval_items: int = 16,
     eval_n: int = 8,
     checkpoint_every: int = 250,
