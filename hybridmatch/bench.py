@@ -22,7 +22,6 @@ from .synths import SynthSpec
 __all__ = ["bench_render"]
 
 
-
 def _synth_arg(spec: SynthSpec) -> str:
     plugin = spec.options.get("plugin")
     return f"vst3:{plugin}" if spec.backend == "vst3" and plugin else spec.backend
