@@ -200,3 +200,25 @@ def test_compare_reads_small_budgets_off_one_run_and_resumes(tmp_path, toy_spec)
     drop = lambda rs: [{k: v for k, v in r.items() if k != "wall_s"} for r in rs]  # noqa: E731
     assert drop(rerun) == drop(rows)  # deterministic: the redone run scored exactly as before
     assert "## budget 20" in again
+
+
+def test_the_claims_script_reads_medians_and_paired_wins(tmp_path, capsys):
+    """scripts/hybrid_claims.py: medians over shared (target, seed) pairs, paired win rates, and a
+    claim marked as failing when the left median is not lower."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hybrid_claims", ROOT / "scripts" / "hybrid_claims.py")
+    claims = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(claims)
+    rows = ["strategy,target,seed,budget,mss,wmfcc"]
+    for t, (a, b) in enumerate([(1.0, 2.0), (3.0, 2.5), (2.0, 4.0)]):
+        rows += [f"cnf-cma,t{t},0,100,{a},{b}", f"cma,t{t},0,100,{b},{a}", f"cma,t{t},0,500,{a - 0.5},{a}"]
+    rows.append("cma,t9,0,100,0.1,0.1")  # no cnf-cma partner: left out of the pairing
+    (tmp_path / "runs.csv").write_text("\n".join(rows) + "\n")
+    claims.main([str(tmp_path)])
+    out = capsys.readouterr().out
+    mss = next(line for line in out.splitlines() if "cnf-cma beats cma | mss | cnf-cma@100" in line)
+    assert "| 2 / 2.5 | 67% | 3 | yes |" in mss  # medians 2 vs 2.5; wins on t0 and t2
+    reach = next(line for line in out.splitlines() if "reaches" in line)
+    assert reach.endswith("| **no** |")  # 2 against cma@500's median 1.5
+    assert "| cnf-only beats random at 64 | mss | cnf-only@64 | random@64 | not run |" in out
