@@ -156,24 +156,33 @@ def progress_display() -> Any:
     """A rich progress display on stderr, or None when stderr is not a terminal (logs, CI, pipes)."""
     if not sys.stderr.isatty():
         return None
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.progress import Progress as RichProgress
 
     return RichProgress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+        TimeRemainingColumn(),
         transient=False,
     )
 
 
 class Progress:
-    """One progress bar (done/total, a status line, elapsed time). Silent with ``quiet`` or when
-    stderr is not a terminal. ``display`` shares one rich display between bars (batch: one bar per
-    file under the overall one); the bar is removed from it on close."""
+    """One progress bar (done/total, a status line, elapsed and remaining time). Silent with
+    ``quiet``. When stderr is not a terminal (a log file, CI, a pipe) it writes a plain line at most
+    every ``LOG_EVERY`` seconds instead, and a last one on close, so short runs print nothing and
+    long ones leave a readable trace. ``display`` shares one rich display between bars (batch: one
+    bar per file under the overall one); the bar is removed from it on close."""
+
+    LOG_EVERY = 30.0
 
     def __init__(self, total: int, *, quiet: bool, label: str = "matching", display: Any = None) -> None:
-        self._t0 = time.perf_counter()
+        self._t0 = self._logged = time.perf_counter()
+        self._total, self._label = total, label
         self._own = display is None
         self._bar: Any = None if quiet else (display if display is not None else progress_display())
+        self._log = not quiet and self._bar is None
+        self._last: tuple[int, str] | None = None
+        self._wrote = False
         if self._bar is not None:
             if self._own:
                 self._bar.start()
@@ -182,6 +191,15 @@ class Progress:
     def update(self, done: int, info: str) -> None:
         if self._bar is not None:
             self._bar.update(self._task, completed=done, info=info)
+        elif self._log:
+            self._last = (done, info)
+            if time.perf_counter() - self._logged >= self.LOG_EVERY:
+                self._write(done, info)
+
+    def _write(self, done: int, info: str) -> None:
+        now = time.perf_counter()
+        print(f"{self._label}: {done}/{self._total} {info} ({now - self._t0:.0f} s)", file=sys.stderr, flush=True)
+        self._logged, self._wrote = now, True
 
     def __call__(self, archive: Archive) -> None:
         if not len(archive):
@@ -191,6 +209,9 @@ class Progress:
         self.update(len(archive), f"loss {best.loss:.3f} mss {best.objectives['mss']:.2f} wmfcc {best.objectives['wmfcc']:.1f} | {rate:.1f} renders/s")
 
     def close(self) -> None:
+        if self._log and self._wrote and self._last is not None:
+            self._write(*self._last)
+            self._log = False
         if self._bar is None:
             return
         if self._own:

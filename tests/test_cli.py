@@ -201,3 +201,25 @@ def test_run_scores_the_known_answer_of_a_sampled_target(tmp_path):
     (tmp_path / "t.json").write_text(json.dumps({**meta, "config": "another-config"}))
     assert run_cli(*args, "--out", str(tmp_path / "o2"), cwd=tmp_path).returncode == 0
     assert "reference" not in json.loads((tmp_path / "o2" / "results.json").read_text())
+
+
+def test_progress_logs_plain_lines_off_a_terminal_only_for_long_runs(capsys, monkeypatch):
+    """Off a terminal (logs, CI) a long job leaves a line every LOG_EVERY seconds and a last one on
+    close; a short job and a --quiet one print nothing."""
+    from hybridmatch import engine
+
+    clock = iter(range(0, 1000, 10))  # each perf_counter() call: 10 s later
+    monkeypatch.setattr(engine.time, "perf_counter", lambda: float(next(clock)))
+    long = engine.Progress(5, quiet=False, label="long")
+    for i in range(1, 6):
+        long.update(i, f"step {i}")
+    long.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(line.startswith("long: ") for line in lines) and lines[-1].startswith("long: 5/5 step 5")
+    assert len(lines) < 5  # throttled, not one per update
+    for quiet in (False, True):
+        monkeypatch.setattr(engine.time, "perf_counter", lambda: 0.0)
+        short = engine.Progress(5, quiet=quiet, label="short")
+        short.update(5, "done")
+        short.close()
+    assert capsys.readouterr().err == ""
