@@ -363,9 +363,7 @@ def evaluate(checkpoint: str, data: str, synth: str, config: str | None, items: 
         weights = [float(g) for g in guidance.split(",")]
     except ValueError:
         raise ConfigError(f"--guidance: expected comma-separated numbers, got {guidance!r}") from None
-    if not Path(checkpoint).exists():
-        raise ConfigError(f"checkpoint not found: {checkpoint}")
-    ckpt = load_checkpoint(checkpoint, spec.space)
+    ckpt = load_checkpoint(checkpoint, spec.space)  # a missing or foreign file is a one-line ConfigError
     dataset = FlowData(Path(data))
     held = dataset.split(HOLDOUT, seed=split_seed)[1][:items]
     click.echo(f"{checkpoint} on {len(held)} held-out items of {data}, {n} samples each (MSS / wMFCC, median over items)")

@@ -94,11 +94,14 @@ def _pareto(archive_objectives: np.ndarray, chosen: Sequence[dict[str, Any]], ke
 
 
 def _archive_points(path: Path, keys: tuple[str, str], archive: Any = None) -> np.ndarray:
+    """Both objectives of every successful render: from ``archive`` when given, else read from ``path``."""
     from .search import Archive
 
-    if archive is None and not path.exists():
-        return np.zeros((0, 2))
-    entries = [e for e in (archive or Archive.load(path)).entries if e.error is None]
+    if archive is None:
+        if not path.exists():
+            return np.zeros((0, 2))
+        archive = Archive.load(path)
+    entries = [e for e in archive.entries if e.error is None]
     return np.array([[e.objectives[keys[0]], e.objectives[keys[1]]] for e in entries]).reshape(-1, 2)
 
 
