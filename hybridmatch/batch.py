@@ -97,6 +97,7 @@ def batch(
     backend: str = "loky",
     scheduler: str | None = None,
     quiet: bool = False,
+    refine: bool = True,
 ) -> list[dict[str, Any]]:
     """Matches every target under ``folder``; returns one row per file (also in ``OUT/batch.json``)."""
     folder, out = Path(folder), Path(out)
@@ -129,7 +130,7 @@ def batch(
                         target = load_target(path, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
                         resume = (run_dir / "archive.jsonl").exists()
                         res = run_match(target, spec, strategy, budget=budget, keep=keep, seed=seed, out_dir=run_dir, quiet=quiet,
-                                        pool=pool, resume=resume, display=display, reference=known_answer(path, spec))
+                                        pool=pool, resume=resume, display=display, reference=known_answer(path, spec), refine=refine)
                         rows.append(_row(rel, run_dir, out, res))
                     except HybridMatchError as exc:  # this file is bad; the others still get matched
                         rows.append({"file": rel, "status": "error", "error": str(exc)})

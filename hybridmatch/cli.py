@@ -119,6 +119,9 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
         click.option("--keep", default=8, show_default=True, type=int, help="size of the returned set"),
         click.option("--note", default="auto", help="MIDI note, or auto (pYIN)"),
         click.option("--duration", default="auto", help="note-on seconds, or auto"),
+        click.option("--refine/--no-refine", default=True, show_default=True,
+                     help="when the note or length is estimated, check an octave either way and a few lengths by rendering probes "
+                          "(at most a quarter of the budget; skipped below it)"),
         click.option("--seed", default=0, show_default=True, type=int),
         click.option("--out", default=None, help=out_help),
         click.option("--max-seconds", default=60.0, show_default=True, type=float, help="longest target accepted"),
@@ -140,7 +143,7 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
 @_match_options("output folder [default: ./hybridmatch-out/<target stem>]")
 @friendly
 def run(target: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
-        duration: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
+        duration: str, refine: bool, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
     """Match TARGET (wav/flac/aiff/mp3) and write presets, renders and results.json."""
     from .engine import known_answer, run_match
 
@@ -149,8 +152,10 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int,
     tgt = _load(target, spec, _auto(note, int, "--note"), _auto(duration, float, "--duration"), max_seconds)
     out_dir = Path(out) if out else Path("hybridmatch-out") / Path(target).stem
     res = run_match(tgt, spec, strat, budget=budget, workers=workers, keep=keep, seed=seed, out_dir=out_dir, quiet=quiet,
-                    backend=backend, scheduler=scheduler, reference=known_answer(target, spec))
-    click.echo(f"{len(res['candidates'])} patches for {res['target']} (note {res['note']}, {res['duration']:.2f} s held) "
+                    backend=backend, scheduler=scheduler, reference=known_answer(target, spec), refine=refine)
+    analysis = res["analysis"]
+    refined = f"; estimated note {analysis['estimated']['note']}, {analysis['estimated']['duration']:.2f} s" if analysis.get("refined") else ""
+    click.echo(f"{len(res['candidates'])} patches for {res['target']} (note {res['note']}, {res['duration']:.2f} s held{refined}) "
                f"in {res['renders']} renders, {res['wall_s']:.1f} s -> {out_dir}")
     for c in res["candidates"]:
         o = c["objectives"]
@@ -167,7 +172,7 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int,
 @_match_options("output tree [default: ./hybridmatch-out/<folder name>]")
 @friendly
 def batch(folder: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
-          duration: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
+          duration: str, refine: bool, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
     """Match every audio file under FOLDER into a mirrored output tree (resumable; bad files are reported, not fatal)."""
     from .batch import batch as run_batch
 
@@ -176,7 +181,7 @@ def batch(folder: str, synth: str, config: str | None, strategy: str, budget: in
     out_dir = Path(out) if out else Path("hybridmatch-out") / Path(folder).resolve().name
     rows = run_batch(folder, spec, strat, out=out_dir, budget=budget, workers=workers, keep=keep, seed=seed,
                      note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), max_seconds=max_seconds,
-                     backend=backend, scheduler=scheduler, quiet=quiet)
+                     backend=backend, scheduler=scheduler, quiet=quiet, refine=refine)
     bad = [r for r in rows if r["status"] != "done"]
     for r in rows:
         if r["status"] == "done":

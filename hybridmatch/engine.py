@@ -26,6 +26,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from .audio import Target, analyse
 from .errors import ConfigError
 from .objectives import PARETO_KEYS, TargetFeatures, score
 from .render import RenderJob, RenderPool
-from .search import Archive, Strategy, search, select_diverse
+from .search import Archive, Strategy, refine_analysis, refine_cost, search, select_diverse
 from .space import ParamSpace
 from .synths import SynthSpec, export_bank
 
@@ -241,6 +242,7 @@ def run_match(
     report: bool = True,
     display: Any = None,
     reference: Mapping[str, Any] | None = None,
+    refine: bool = True,
 ) -> dict[str, Any]:
     """Matches ``target`` and writes the output layout of DESIGN.md into ``out_dir``.
 
@@ -250,7 +252,10 @@ def run_match(
     the optimizers (how ``batch`` continues a killed target). ``report`` writes ``report.html``.
     ``reference`` (native params of the known answer, e.g. from ``hybridmatch sample``) is rendered
     through the same job (same note, length and workers) and scored: the best any search can do under
-    this analysis of the target, stored as ``results["reference"]`` (not a search render)."""
+    this analysis of the target, stored as ``results["reference"]`` (not a search render).
+    ``refine`` lets an estimated note or length be replaced by a better one found by rendering probes
+    (:func:`hybridmatch.search.refine_analysis`) when the budget allows; ``results["analysis"]`` says
+    what was tried and chosen, and ``analysis.json`` keeps the choice for a resumed run."""
     if budget < 1:
         raise ConfigError("--budget must be at least 1")
     if keep < 1:
@@ -269,8 +274,13 @@ def run_match(
         if on_batch:
             on_batch(a)
 
+    t0 = time.perf_counter()
     try:
-        result = search(job, strategy, pool, archive, budget=budget, seed=seed, on_batch=tick, context=dict(context or {}))
+        job, analysis = _choose_analysis(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine,
+                                         resume=resume, context=dict(context or {}))
+        probe_s = time.perf_counter() - t0
+        result = search(job, strategy, pool, archive, budget=budget - analysis.get("spent", 0), seed=seed, on_batch=tick,
+                        context=dict(context or {}))
         progress.close()
         archive.close()
         chosen = select_diverse(archive.entries, spec.space, keep=keep)
@@ -315,18 +325,19 @@ def run_match(
         "config": spec.space.name,
         "strategy": strategy.name,
         "budget": budget,
-        "renders": len(archive),
-        "wall_s": round(result.wall_s, 3),
+        "renders": len(archive) + analysis.get("spent", 0),
+        "wall_s": round(probe_s + result.wall_s, 3),
         "seed": seed,
-        "note": target.note,
-        "note_source": target.note_source,
-        "duration": round(target.duration, 4),
-        "duration_source": target.duration_source,
+        "note": job.note,
+        "note_source": "refined" if analysis.get("note_free") else target.note_source,
+        "duration": round(job.duration, 4),
+        "duration_source": "refined" if analysis.get("duration_free") else target.duration_source,
         "seconds": round(target.seconds, 4),
         "interrupted": result.interrupted,
         "failed_renders": sum(e.error is not None for e in archive.entries),
         "bank": candidates_bank,
         "candidates": candidates,
+        "analysis": analysis,
     }
     if ref_audio is not None:
         ref = score(features, ref_audio, names=(*PARETO_KEYS, "mfccd"))
@@ -340,6 +351,35 @@ def run_match(
     if result.interrupted:
         raise KeyboardInterrupt
     return results
+
+
+def _choose_analysis(target: Target, job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, out: Path, *,
+                     budget: int, seed: int, refine: bool, resume: bool, context: dict) -> tuple[RenderJob, dict[str, Any]]:
+    """The job to search under and the ``analysis`` record of results.json (see :func:`run_match`).
+
+    Refines only what was estimated, and only when the probes cost at most a quarter of the budget.
+    A resumed run reuses the choice in ``analysis.json``: its archive was rendered under it."""
+    path = out / "analysis.json"
+    if resume and len(archive):
+        if path.exists():
+            saved = json.loads(path.read_text())
+            return replace(job, note=int(saved["chosen"]["note"]), duration=float(saved["chosen"]["duration"])), saved
+        return job, {"refined": False, "reason": "resumed an archive searched under this analysis"}
+    note_free = refine and target.note_source != "given"
+    duration_free = refine and target.duration_source != "given"
+    cost = refine_cost(note_free, duration_free)
+    if not cost:
+        analysis: dict[str, Any] = {"refined": False, "reason": "note and length given" if refine else "off (--no-refine)"}
+    elif 4 * cost > budget:
+        analysis = {"refined": False, "reason": f"budget {budget} < {4 * cost} (4 x the {cost} probe renders)"}
+    else:
+        found = refine_analysis(job, strategy, pool, seed=seed, note_free=note_free, duration_free=duration_free, context=context)
+        archive.extend(found.valid, origin=f"probe:{strategy.proposer}")
+        analysis = {"refined": True, "note_free": note_free, "duration_free": duration_free, **found.summary((job.note, job.duration))}
+        job = found.job
+    analysis["chosen"] = {"note": job.note, "duration": job.duration}
+    atomic_write(path, json.dumps(analysis, indent=1).encode())
+    return job, analysis
 
 
 def analyse_array(audio: np.ndarray, spec: SynthSpec, *, note: int, duration: float, name: str = "target") -> Target:

@@ -155,6 +155,11 @@ def write_report(out_dir: str | Path, *, audio: Mapping[str, np.ndarray] | None 
     )
     scatter = _pareto(_archive_points(out / "archive.jsonl", keys, archive), res["candidates"], keys)
     status = '<p class="bad">Interrupted: this is the best set found before the stop.</p>' if res.get("interrupted") else ""
+    analysis = res.get("analysis") or {}
+    if analysis.get("refined"):
+        est, tried = analysis["estimated"], len(analysis["hypotheses"])
+        status += (f'<p class="muted">Estimated note {est["note"]}, held {est["duration"]:.2f} s; {tried} hypotheses rendered '
+                   f'({analysis["renders"]} probe renders, {analysis["spent"]} of them outside the archive), best kept.</p>')
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>hybridmatch: {html.escape(res['target'])}</title><style>{_CSS}</style></head>
 <body>

@@ -145,3 +145,36 @@ def test_the_parent_keeps_its_ctrl_c_handler(toy_job):
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, inherited)
+
+
+def test_refine_replaces_a_misread_held_length_and_a_resumed_run_keeps_it(toy_spec, tmp_path):
+    """A target held 0.3 s, analysed as 0.45 s: the probes pick the length nearest the truth on the
+    grid, every render counts against the budget, and a resumed run searches under the same choice."""
+    import json
+
+    from hybridmatch.audio import Target
+    from hybridmatch.engine import run_match
+    from hybridmatch.search import Strategy
+
+    audio, _ = sample_patch(toy_spec, seed=5, note=60, duration=0.3, seconds=0.6)
+    target = Target(audio, toy_spec.sample_rate, note=60, duration=0.45, note_source="given", duration_source="estimated")
+    strategy = Strategy("random", "random")
+    res = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path, quiet=True, pool=RenderPool(1, backend="sequential"))
+    assert "Estimated note 60, held 0.45 s; 4 hypotheses rendered (24 probe renders, 18 of them outside the archive)" in (
+        tmp_path / "report.html").read_text()
+    analysis = res["analysis"]
+    assert analysis["refined"] and not analysis["note_free"] and res["note_source"] == "given"
+    assert res["duration"] == pytest.approx(0.32) and res["duration_source"] == "refined"
+    assert [h["duration"] for h in analysis["hypotheses"]] == [0.45, 0.32, 0.38, 0.54]
+    assert res["renders"] == 120 and len(Archive.load(tmp_path / "archive.jsonl")) == 120 - analysis["spent"] and analysis["spent"] == 18
+    assert json.loads((tmp_path / "analysis.json").read_text())["chosen"]["duration"] == pytest.approx(0.32)
+    again = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path, quiet=True, report=False, resume=True,
+                      pool=RenderPool(1, backend="sequential"))
+    assert again["duration"] == pytest.approx(0.32) and again["renders"] == 120
+
+    small = run_match(target, toy_spec, strategy, budget=40, out_dir=tmp_path / "small", quiet=True, report=False,
+                      pool=RenderPool(1, backend="sequential"))
+    assert not small["analysis"]["refined"] and "budget 40" in small["analysis"]["reason"] and small["duration"] == 0.45
+    given = run_match(Target(audio, toy_spec.sample_rate, note=60, duration=0.45, note_source="given", duration_source="given"),
+                      toy_spec, strategy, budget=120, out_dir=tmp_path / "given", quiet=True, report=False, pool=RenderPool(1, backend="sequential"))
+    assert not given["analysis"]["refined"] and given["duration"] == 0.45 and given["renders"] == 120

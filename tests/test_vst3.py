@@ -148,3 +148,16 @@ def test_a_config_can_name_the_plugin_and_a_base_preset_relative_to_itself(synth
     assert mine._plugin.waveform == "Square"  # the base preset is loaded before the searched parameter is set
     np.testing.assert_allclose(mine.render({"cutoff_hz": 900.0}, note=60, duration=0.3, seconds=0.5),
                                synth.render({**PATCH_A, "waveform": "Square"}, note=60, duration=0.3, seconds=0.5), atol=1e-6)
+
+
+def test_refine_finds_the_octave_the_pitch_estimate_missed(spec, synth):
+    """A patch played at note 45 but read as 57: of the three octaves tried, the probes pick 45."""
+    from hybridmatch.search import Strategy, refine_analysis
+
+    audio = synth.render(PATCH_A, note=45, duration=0.3, seconds=0.6)
+    job = RenderJob(spec, audio, 57, 0.3)
+    with RenderPool(1) as pool:
+        found = refine_analysis(job, Strategy("random", "random"), pool, seed=0, note_free=True, duration_free=False)
+    assert found.job.note == 45 and found.job.duration == 0.3
+    assert [h["note"] for h in found.table] == [57, 45, 69] and len(found.valid) == 6 and found.spent == 12
+    assert found.table[1]["best_loss"] < found.table[0]["best_loss"]

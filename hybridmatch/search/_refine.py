@@ -1,0 +1,119 @@
+"""Analysis by synthesis: choose the note and note length to render at by rendering a few probes.
+
+pYIN and the envelope knee misread synth sounds often enough to cap a match: an FM patch whose
+carrier runs at twice the note reads an octave up, a slow attack or a long release moves the knee
+(results/analysis-check.md). Searching the patch under a wrong length or octave leaves a floor no
+patch can go below. So before the search, when the note or the length was estimated, a few probe
+patches are rendered under each of a handful of hypotheses (the note an octave either way; the
+length scaled by ``LENGTHS``), and the hypothesis whose best probe scores lowest is kept.
+
+Each hypothesis gets its own probes from the strategy's proposer, conditioned on that hypothesis
+(a flow proposes the patch that would sound like the target if held that long), drawn with the same
+random numbers for every hypothesis so that only the hypothesis differs. Probes chosen as the best
+under the estimate and re-rendered under the others would be biased toward the estimate: their
+envelopes were fitted to it. Hypotheses are tried coordinate-wise, the note first, so the cost is
+linear in their number. Every render counts against the budget; the probes of the chosen hypothesis
+go into the archive, and the rest are reported as ``spent``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..render import Evaluation, RenderJob, RenderPool
+from ._strategy import Strategy, propose
+
+__all__ = ["Refinement", "refine_analysis", "LENGTHS", "refine_cost"]
+
+LENGTHS = (0.7, 0.85, 1.2)  # held length x factor; estimates were off by 0.68-1.09 on HMSynth targets
+NOTE_STEPS = (-12, 12)
+PROBES = 6  # probe patches per hypothesis
+
+
+@dataclass
+class Refinement:
+    """The chosen job, the probe renders valid under it (for the archive), the renders spent on
+    other hypotheses, and one row per hypothesis tried (note, duration, best probe loss)."""
+
+    job: RenderJob
+    valid: list[Evaluation]
+    spent: int
+    table: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self, estimated: tuple[int, float]) -> dict[str, Any]:
+        return {
+            "estimated": {"note": estimated[0], "duration": round(estimated[1], 4)},
+            "chosen": {"note": self.job.note, "duration": self.job.duration},
+            "renders": self.spent + len(self.valid),
+            "spent": self.spent,
+            "hypotheses": self.table,
+        }
+
+
+def refine_cost(note_free: bool, duration_free: bool) -> int:
+    """Renders the refinement takes: PROBES per hypothesis, the estimate included."""
+    others = (len(NOTE_STEPS) if note_free else 0) + (len(LENGTHS) if duration_free else 0)
+    return PROBES * (1 + others) if others else 0
+
+
+def _best(evals: list[Evaluation]) -> float:
+    losses = [e.loss for e in evals if e.error is None and np.isfinite(e.loss)]
+    return min(losses) if losses else float("inf")
+
+
+def _probes(job: RenderJob, strategy: Strategy, seed: int, context: dict) -> np.ndarray:
+    """PROBES candidates for ``job`` from the strategy's proposer, topped up with prior samples; the
+    same random numbers for every hypothesis (the flow's noise, the prior's samples)."""
+    space = job.spec.space
+    rng = np.random.default_rng([seed, 0x5EED])
+    units = propose(strategy.proposer, space, PROBES, rng, job=job, **{**dict(strategy.proposer_options), **context})[:PROBES]
+    if len(units) < PROBES:
+        units = np.concatenate([units, space.sample(np.random.default_rng([seed, 0x5EED, 1]), PROBES - len(units))])
+    return units
+
+
+def refine_analysis(
+    job: RenderJob,
+    strategy: Strategy,
+    pool: RenderPool,
+    *,
+    seed: int,
+    note_free: bool,
+    duration_free: bool,
+    context: dict | None = None,
+) -> Refinement:
+    """Chooses the note (``note_free``) and length (``duration_free``) for ``job``; see the module doc.
+
+    A hypothesis replaces the current one only when its best probe scores strictly lower.
+    Deterministic for a given ``seed``."""
+    context = dict(context or {})
+    best_job = job
+    best_evals = pool.evaluate(job, _probes(job, strategy, seed, context))
+    best = _best(best_evals)
+    table = [{"note": job.note, "duration": round(job.duration, 4), "best_loss": round(best, 5)}]
+    rendered = len(best_evals)
+    axes: list[list[RenderJob] | None] = []
+    if note_free:
+        axes.append([replace(job, note=job.note + step) for step in NOTE_STEPS if 0 <= job.note + step <= 127])
+    if duration_free:
+        axes.append(None)  # the length axis, built around the note chosen by then
+    for axis in axes:
+        if axis is None:
+            lengths = sorted({_length(best_job.duration * f, job.seconds) for f in LENGTHS} - {best_job.duration})
+            axis = [replace(best_job, duration=d) for d in lengths]
+        for cand in axis:
+            trial = pool.evaluate(cand, _probes(cand, strategy, seed, context))
+            rendered += len(trial)
+            loss = _best(trial)
+            table.append({"note": cand.note, "duration": round(cand.duration, 4), "best_loss": round(loss, 5)})
+            if loss < best:
+                best_job, best_evals, best = cand, trial, loss
+    return Refinement(best_job, list(best_evals), rendered - len(best_evals), table)
+
+
+def _length(seconds: float, total: float) -> float:
+    """A held length, rounded to 10 ms, within [50 ms, the target's length]."""
+    return float(min(max(round(seconds, 2), 0.05), total))
