@@ -36,7 +36,7 @@ from .audio import Target, analyse
 from .errors import ConfigError
 from .objectives import PARETO_KEYS, TargetFeatures, score
 from .render import RenderJob, RenderPool
-from .search import Archive, Strategy, refine_analysis, refine_cost, search, select_diverse
+from .search import Archive, MatchResult, Strategy, refine_analysis, refine_cost, search, select_diverse
 from .space import ParamSpace
 from .synths import SynthSpec, export_bank
 
@@ -276,11 +276,16 @@ def run_match(
 
     t0 = time.perf_counter()
     try:
-        job, analysis = _choose_analysis(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine,
-                                         resume=resume, context=dict(context or {}))
-        probe_s = time.perf_counter() - t0
-        result = search(job, strategy, pool, archive, budget=budget - analysis.get("spent", 0), seed=seed, on_batch=tick,
-                        context=dict(context or {}))
+        try:
+            job, analysis = _choose_analysis(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine,
+                                             resume=resume, context=dict(context or {}))
+        except KeyboardInterrupt:  # stopped while probing: write what there is (nothing is searched)
+            analysis = {"refined": False, "reason": "interrupted while probing"}
+            result = MatchResult(archive, True, time.perf_counter() - t0)
+        else:
+            result = search(job, strategy, pool, archive, budget=budget - analysis.get("spent", 0), seed=seed, on_batch=tick,
+                            context=dict(context or {}))
+        wall_s = time.perf_counter() - t0  # probing and search; not the final renders of the returned set
         progress.close()
         archive.close()
         chosen = select_diverse(archive.entries, spec.space, keep=keep)
@@ -326,7 +331,7 @@ def run_match(
         "strategy": strategy.name,
         "budget": budget,
         "renders": len(archive) + analysis.get("spent", 0),
-        "wall_s": round(probe_s + result.wall_s, 3),
+        "wall_s": round(wall_s, 3),
         "seed": seed,
         "note": job.note,
         "note_source": "refined" if analysis.get("note_free") else target.note_source,

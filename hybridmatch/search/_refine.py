@@ -31,6 +31,7 @@ __all__ = ["Refinement", "refine_analysis", "LENGTHS", "refine_cost"]
 LENGTHS = (0.7, 0.85, 1.2)  # held length x factor; estimates were off by 0.68-1.09 on HMSynth targets
 NOTE_STEPS = (-12, 12)
 PROBES = 6  # probe patches per hypothesis
+MARGIN = 0.05  # a hypothesis must beat the current one's best probe by 5%: between near-equal ones, keep the estimate
 
 
 @dataclass
@@ -87,7 +88,9 @@ def refine_analysis(
 ) -> Refinement:
     """Chooses the note (``note_free``) and length (``duration_free``) for ``job``; see the module doc.
 
-    A hypothesis replaces the current one only when its best probe scores strictly lower.
+    A hypothesis replaces the current one only when its best probe scores ``MARGIN`` lower: on a
+    sound whose length hardly matters (a long release the probes fit either way) the losses differ
+    by noise, and the estimate is the better prior.
     Deterministic for a given ``seed``."""
     context = dict(context or {})
     best_job = job
@@ -109,7 +112,7 @@ def refine_analysis(
             rendered += len(trial)
             loss = _best(trial)
             table.append({"note": cand.note, "duration": round(cand.duration, 4), "best_loss": round(loss, 5)})
-            if loss < best:
+            if loss < best * (1 - MARGIN):
                 best_job, best_evals, best = cand, trial, loss
     return Refinement(best_job, list(best_evals), rendered - len(best_evals), table)
 
