@@ -378,12 +378,18 @@ def _choose_analysis(target: Target, job: RenderJob, strategy: Strategy, pool: R
     elif 4 * cost > budget:
         analysis = {"refined": False, "reason": f"budget {budget} < {4 * cost} (4 x the {cost} probe renders)"}
     else:
-        found = refine_analysis(job, strategy, pool, seed=seed, note_free=note_free, duration_free=duration_free, context=context)
-        archive.extend(found.valid, origin=f"probe:{strategy.proposer}")
+        probes = Archive(out / "probes.jsonl")  # every probe render, under its own hypothesis (origin)
+        try:
+            found = refine_analysis(job, strategy, pool, seed=seed, note_free=note_free, duration_free=duration_free, context=context,
+                                    on_trial=lambda j, evals: probes.extend(evals, origin=f"note {j.note}, held {j.duration:g} s"))
+        finally:
+            probes.close()
         analysis = {"refined": True, "note_free": note_free, "duration_free": duration_free, **found.summary((job.note, job.duration))}
         job = found.job
     analysis["chosen"] = {"note": job.note, "duration": job.duration}
-    atomic_write(path, json.dumps(analysis, indent=1).encode())
+    atomic_write(path, json.dumps(analysis, indent=1).encode())  # before the archive gets renders made under it
+    if analysis["refined"]:
+        archive.extend(found.valid, origin=f"probe:{strategy.proposer}")
     return job, analysis
 
 

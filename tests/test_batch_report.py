@@ -65,7 +65,10 @@ def test_batch_killed_with_sigkill_resumes_without_losing_a_target_or_a_render(t
     assert (first / "results.json").read_bytes() == done_before  # complete targets are skipped, not redone
     archived_after = _read_lines(second / "archive.jsonl")
     assert archived_after[: len(archived_before)] == archived_before  # every render from before the kill is kept
-    assert len(archived_after) == budget == json.loads((second / "results.json").read_text())["renders"]
+    resumed = json.loads((second / "results.json").read_text())
+    assert resumed["analysis"]["refined"]  # the length was estimated; the resumed run kept the choice made before the kill
+    assert resumed["analysis"] == json.loads((second / "analysis.json").read_text())
+    assert len(archived_after) + resumed["analysis"]["spent"] == budget == resumed["renders"]
     summary = json.loads((out / "batch.json").read_text())
     status = {row["file"]: row["status"] for row in summary["targets"]}
     assert status == {"a.wav": "done", "drums/b.flac": "done", "drums/broken.wav": "error", "drums/deep/c.wav": "done"}

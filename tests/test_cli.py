@@ -185,7 +185,11 @@ def test_ctrl_c_stops_cleanly_and_writes_the_best_set_so_far(tmp_path):
     assert proc.returncode == 130 and "Traceback" not in err, err
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert res["interrupted"] and 60 < res["renders"] < 100000
-    assert res["renders"] == archive.read_text().count("\n")  # every evaluated candidate is in the archive
+    # every render is on disk: the search's in the archive, the note/length probes in probes.jsonl
+    spent = res["analysis"]["spent"]
+    assert res["analysis"]["refined"] and spent > 0
+    assert res["renders"] == archive.read_text().count("\n") + spent
+    assert (tmp_path / "o" / "probes.jsonl").read_text().count("\n") == res["analysis"]["renders"]
     assert len(res["candidates"]) >= 4 and all((tmp_path / "o" / c["preset"]).exists() for c in res["candidates"])
 
 

@@ -168,6 +168,8 @@ def test_refine_replaces_a_misread_held_length_and_a_resumed_run_keeps_it(toy_sp
     assert [h["duration"] for h in analysis["hypotheses"]] == [0.45, 0.32, 0.38, 0.54]
     assert res["renders"] == 120 and len(Archive.load(tmp_path / "archive.jsonl")) == 120 - analysis["spent"] and analysis["spent"] == 18
     assert json.loads((tmp_path / "analysis.json").read_text())["chosen"]["duration"] == pytest.approx(0.32)
+    probes = Archive.load(tmp_path / "probes.jsonl")
+    assert len(probes) == 24 and probes.origins[0] == "note 60, held 0.45 s" and probes.origins[-1] == "note 60, held 0.54 s"
     again = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path, quiet=True, report=False, resume=True,
                       pool=RenderPool(1, backend="sequential"))
     assert again["duration"] == pytest.approx(0.32) and again["renders"] == 120

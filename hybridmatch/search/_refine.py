@@ -18,6 +18,7 @@ go into the archive, and the rest are reported as ``spent``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -85,16 +86,20 @@ def refine_analysis(
     note_free: bool,
     duration_free: bool,
     context: dict | None = None,
+    on_trial: Callable[[RenderJob, list[Evaluation]], None] | None = None,
 ) -> Refinement:
     """Chooses the note (``note_free``) and length (``duration_free``) for ``job``; see the module doc.
 
     A hypothesis replaces the current one only when its best probe scores ``MARGIN`` lower: on a
     sound whose length hardly matters (a long release the probes fit either way) the losses differ
     by noise, and the estimate is the better prior.
-    Deterministic for a given ``seed``."""
+    Deterministic for a given ``seed``. ``on_trial(job, evaluations)`` sees every hypothesis's
+    probes as they are scored (``run`` keeps them in ``probes.jsonl``)."""
     context = dict(context or {})
     best_job = job
     best_evals = pool.evaluate(job, _probes(job, strategy, seed, context))
+    if on_trial:
+        on_trial(job, best_evals)
     best = _best(best_evals)
     table = [{"note": job.note, "duration": round(job.duration, 4), "best_loss": round(best, 5)}]
     rendered = len(best_evals)
@@ -109,6 +114,8 @@ def refine_analysis(
             axis = [replace(best_job, duration=d) for d in lengths]
         for cand in axis:
             trial = pool.evaluate(cand, _probes(cand, strategy, seed, context))
+            if on_trial:
+                on_trial(cand, trial)
             rendered += len(trial)
             loss = _best(trial)
             table.append({"note": cand.note, "duration": round(cand.duration, 4), "best_loss": round(loss, 5)})
