@@ -97,7 +97,7 @@ def batch(
     backend: str = "loky",
     scheduler: str | None = None,
     quiet: bool = False,
-    refine: bool = True,
+    refine: str = "length",
 ) -> list[dict[str, Any]]:
     """Matches every target under ``folder``; returns one row per file (also in ``OUT/batch.json``)."""
     folder, out = Path(folder), Path(out)

@@ -119,9 +119,9 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
         click.option("--keep", default=8, show_default=True, type=int, help="size of the returned set"),
         click.option("--note", default="auto", help="MIDI note, or auto (pYIN)"),
         click.option("--duration", default="auto", help="note-on seconds, or auto"),
-        click.option("--refine/--no-refine", default=True, show_default=True,
-                     help="when the note or length is estimated, check an octave either way and a few lengths by rendering probes "
-                          "(at most a quarter of the budget; skipped below it)"),
+        click.option("--refine", type=click.Choice(["length", "note+length", "note", "off"]), default="length", show_default=True,
+                     help="what to re-check by rendering probes when it was estimated: the held length (x0.7, x0.85, x1.2), "
+                          "the note (an octave either way), both, or nothing; at most a quarter of the budget, skipped below it"),
         click.option("--seed", default=0, show_default=True, type=int),
         click.option("--out", default=None, help=out_help),
         click.option("--max-seconds", default=60.0, show_default=True, type=float, help="longest target accepted"),
@@ -143,7 +143,7 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
 @_match_options("output folder [default: ./hybridmatch-out/<target stem>]")
 @friendly
 def run(target: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
-        duration: str, refine: bool, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
+        duration: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
     """Match TARGET (wav/flac/aiff/mp3) and write presets, renders and results.json."""
     from .engine import known_answer, run_match
 
@@ -172,7 +172,7 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int,
 @_match_options("output tree [default: ./hybridmatch-out/<folder name>]")
 @friendly
 def batch(folder: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
-          duration: str, refine: bool, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
+          duration: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
     """Match every audio file under FOLDER into a mirrored output tree (resumable; bad files are reported, not fatal)."""
     from .batch import batch as run_batch
 

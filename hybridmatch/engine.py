@@ -40,10 +40,11 @@ from .search import Archive, MatchResult, Strategy, refine_analysis, refine_cost
 from .space import ParamSpace
 from .synths import SynthSpec, export_bank
 
-__all__ = ["load_synth", "run_match", "known_answer", "sample_patch", "save_sample", "atomic_write", "write_wav", "Progress", "progress_display"]
+__all__ = ["REFINE", "load_synth", "run_match", "known_answer", "sample_patch", "save_sample", "atomic_write", "write_wav", "Progress", "progress_display"]
 
 
 PATH_OPTIONS = ("plugin", "preset")  # config options that name files; relative ones are relative to the config
+REFINE = ("length", "note+length", "note", "off")  # what run may re-choose by rendering probes (see run_match; the CLI's --refine)
 
 
 def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | None = None, text: str | None = None,
@@ -242,7 +243,7 @@ def run_match(
     report: bool = True,
     display: Any = None,
     reference: Mapping[str, Any] | None = None,
-    refine: bool = True,
+    refine: str = "length",
 ) -> dict[str, Any]:
     """Matches ``target`` and writes the output layout of DESIGN.md into ``out_dir``.
 
@@ -253,11 +254,16 @@ def run_match(
     ``reference`` (native params of the known answer, e.g. from ``hybridmatch sample``) is rendered
     through the same job (same note, length and workers) and scored: the best any search can do under
     this analysis of the target, stored as ``results["reference"]`` (not a search render).
-    ``refine`` lets an estimated note or length be replaced by a better one found by rendering probes
-    (:func:`hybridmatch.search.refine_analysis`) when the budget allows; ``results["analysis"]`` says
-    what was tried and chosen, and ``analysis.json`` keeps the choice for a resumed run."""
+    ``refine`` (one of ``REFINE``) lets an estimated length, note or both be replaced by a better one
+    found by rendering probes (:func:`hybridmatch.search.refine_analysis`) when the budget allows;
+    ``results["analysis"]`` says what was tried and chosen, and ``analysis.json`` keeps the choice for
+    a resumed run. The note is left alone by default: on real recordings pYIN is right far more often
+    than the probes, which on a synth that can transpose itself (Dexed) prefer the octave below
+    (results/vst3.md, "Note and length by rendering")."""
     if budget < 1:
         raise ConfigError("--budget must be at least 1")
+    if refine not in REFINE:
+        raise ConfigError(f"--refine must be one of {', '.join(REFINE)}, not {refine!r}")
     if keep < 1:
         raise ConfigError("--keep must be at least 1")
     strategy.check(spec.space)  # e.g. a missing checkpoint fails here, before anything is written
@@ -359,7 +365,7 @@ def run_match(
 
 
 def _choose_analysis(target: Target, job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, out: Path, *,
-                     budget: int, seed: int, refine: bool, resume: bool, context: dict) -> tuple[RenderJob, dict[str, Any]]:
+                     budget: int, seed: int, refine: str, resume: bool, context: dict) -> tuple[RenderJob, dict[str, Any]]:
     """The job to search under and the ``analysis`` record of results.json (see :func:`run_match`).
 
     Refines only what was estimated, and only when the probes cost at most a quarter of the budget.
@@ -370,11 +376,11 @@ def _choose_analysis(target: Target, job: RenderJob, strategy: Strategy, pool: R
             saved = json.loads(path.read_text())
             return replace(job, note=int(saved["chosen"]["note"]), duration=float(saved["chosen"]["duration"])), saved
         return job, {"refined": False, "reason": "resumed an archive searched under this analysis"}
-    note_free = refine and target.note_source != "given"
-    duration_free = refine and target.duration_source != "given"
+    note_free = "note" in refine and target.note_source != "given"
+    duration_free = "length" in refine and target.duration_source != "given"
     cost = refine_cost(note_free, duration_free)
     if not cost:
-        analysis: dict[str, Any] = {"refined": False, "reason": "note and length given" if refine else "off (--no-refine)"}
+        analysis: dict[str, Any] = {"refined": False, "reason": "off (--refine off)" if refine == "off" else f"{refine} given"}
     elif 4 * cost > budget:
         analysis = {"refined": False, "reason": f"budget {budget} < {4 * cost} (4 x the {cost} probe renders)"}
     else:

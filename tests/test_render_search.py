@@ -153,17 +153,19 @@ def test_refine_replaces_a_misread_held_length_and_a_resumed_run_keeps_it(toy_sp
     import json
 
     from hybridmatch.audio import Target
-    from hybridmatch.engine import run_match
+    from hybridmatch.cli import run as cli_run
+    from hybridmatch.engine import REFINE, run_match
+    from hybridmatch.errors import ConfigError
     from hybridmatch.search import Strategy
 
     audio, _ = sample_patch(toy_spec, seed=5, note=60, duration=0.3, seconds=0.6)
-    target = Target(audio, toy_spec.sample_rate, note=60, duration=0.45, note_source="given", duration_source="estimated")
+    target = Target(audio, toy_spec.sample_rate, note=60, duration=0.45, note_source="estimated", duration_source="estimated")
     strategy = Strategy("random", "random")
     res = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path, quiet=True, pool=RenderPool(1, backend="sequential"))
     assert "Estimated note 60, held 0.45 s; 4 hypotheses rendered (24 probe renders, 18 of them outside the archive)" in (
         tmp_path / "report.html").read_text()
     analysis = res["analysis"]
-    assert analysis["refined"] and not analysis["note_free"] and res["note_source"] == "given"
+    assert analysis["refined"] and not analysis["note_free"] and res["note_source"] == "estimated"  # the note only on request
     assert res["duration"] == pytest.approx(0.32) and res["duration_source"] == "refined"
     assert [h["duration"] for h in analysis["hypotheses"]] == [0.45, 0.32, 0.38, 0.54]
     assert res["renders"] == 120 and len(Archive.load(tmp_path / "archive.jsonl")) == 120 - analysis["spent"] and analysis["spent"] == 18
@@ -180,3 +182,9 @@ def test_refine_replaces_a_misread_held_length_and_a_resumed_run_keeps_it(toy_sp
     given = run_match(Target(audio, toy_spec.sample_rate, note=60, duration=0.45, note_source="given", duration_source="given"),
                       toy_spec, strategy, budget=120, out_dir=tmp_path / "given", quiet=True, report=False, pool=RenderPool(1, backend="sequential"))
     assert not given["analysis"]["refined"] and given["duration"] == 0.45 and given["renders"] == 120
+    off = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path / "off", quiet=True, report=False, refine="off",
+                    pool=RenderPool(1, backend="sequential"))
+    assert not off["analysis"]["refined"] and off["duration"] == 0.45 and off["duration_source"] == "estimated"
+    with pytest.raises(ConfigError, match="--refine must be one of"):
+        run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path / "bad", refine="pitch")
+    assert tuple(next(p for p in cli_run.params if p.name == "refine").type.choices) == REFINE  # the CLI offers what the engine takes
