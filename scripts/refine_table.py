@@ -28,15 +28,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fixed", nargs="+", type=Path, required=True)
     ap.add_argument("--refined", nargs="+", type=Path, required=True)
+    ap.add_argument("--names", nargs=2, default=["estimate", "refined"], help="column names for the two sides")
     args = ap.parse_args()
+    left, right = args.names
     if len(args.fixed) != len(args.refined):
         ap.error("give as many --fixed as --refined folders (one per seed)")
     runs = [(_rows(f), _rows(r), r) for f, r in zip(args.fixed, args.refined, strict=True)]
     files = sorted(set.intersection(*(set(a) & set(b) for a, b, _ in runs)))
     known = all("known_mss" in a[f] for a, _, _ in runs for f in files)
-    head = "| target | held s: estimated → chosen (per seed) | MSS, estimate | MSS, refined | refined wins |"
+    head = f"| target | held s: estimated → {right} (per seed) | MSS, {left} | MSS, {right} | {right} wins |"
     if known:
-        head += " known answer MSS, estimate → refined | ratio to it, estimate → refined |"
+        head += f" known answer MSS, {left} → {right} | ratio to it, {left} → {right} |"
     print(head)
     print("|---|---|---:|---:|---:|" + ("---:|---:|" if known else ""))
     wins = total = 0
@@ -66,11 +68,11 @@ def main() -> None:
             line += f" {kf:.2f} → {kr:.2f} | {median(rf):.1f}x → {median(rr):.1f}x |"
         print(line)
     print()
-    print(f"Median over targets of the per-target median MSS: estimate {median(medians['fixed']):.2f}, "
-          f"refined {median(medians['refined']):.2f}. Refined has the lower MSS in {wins} of {total} (target, seed) pairs.")
+    print(f"Median over targets of the per-target median MSS: {left} {median(medians['fixed']):.2f}, "
+          f"{right} {median(medians['refined']):.2f}. {right} has the lower MSS in {wins} of {total} (target, seed) pairs.")
     if known:
-        print(f"Runs within 2x of the known answer under their own analysis: estimate {within['fixed']} of {total}, "
-              f"refined {within['refined']} of {total}.")
+        print(f"Runs within 2x of the known answer under their own analysis: {left} {within['fixed']} of {total}, "
+              f"{right} {within['refined']} of {total}.")
 
 
 if __name__ == "__main__":
