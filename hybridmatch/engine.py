@@ -259,7 +259,7 @@ def run_match(
     ``results["analysis"]`` says what was tried and chosen, and ``analysis.json`` keeps the choice for
     a resumed run. The note is left alone by default: on real recordings pYIN is right far more often
     than the probes, which on a synth that can transpose itself (Dexed) prefer the octave below
-    (results/vst3.md, "Note and length by rendering")."""
+    (results/refine.md)."""
     if budget < 1:
         raise ConfigError("--budget must be at least 1")
     if refine not in REFINE:
@@ -392,7 +392,7 @@ def _choose_analysis(target: Target, job: RenderJob, strategy: Strategy, pool: R
             probes.close()
         analysis = {"refined": True, "note_free": note_free, "duration_free": duration_free, **found.summary((job.note, job.duration))}
         job = found.job
-    analysis["chosen"] = {"note": job.note, "duration": job.duration}
+    analysis["chosen"] = {"note": job.note, "duration": job.duration}  # what a resumed run searches under
     atomic_write(path, json.dumps(analysis, indent=1).encode())  # before the archive gets renders made under it
     if analysis["refined"]:
         archive.extend(found.valid, origin=f"probe:{strategy.proposer}")

@@ -4,12 +4,11 @@ from ._archive import Archive
 from ._match import ROUND, MatchResult, search
 from ._optimizers import OPTIMIZERS, make_optimizer, register_optimizer
 from ._pareto import pareto_ranks, select_diverse
-from ._refine import LENGTHS, Refinement, refine_analysis, refine_cost
+from ._refine import Refinement, refine_analysis, refine_cost
 from ._strategy import PROPOSERS, Strategy, load_strategy, propose
 
 __all__ = [
     "Archive",
-    "LENGTHS",
     "MatchResult",
     "OPTIMIZERS",
     "PROPOSERS",

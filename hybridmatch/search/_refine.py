@@ -48,7 +48,6 @@ class Refinement:
     def summary(self, estimated: tuple[int, float]) -> dict[str, Any]:
         return {
             "estimated": {"note": estimated[0], "duration": round(estimated[1], 4)},
-            "chosen": {"note": self.job.note, "duration": self.job.duration},
             "renders": self.spent + len(self.valid),
             "spent": self.spent,
             "hypotheses": self.table,
