@@ -15,6 +15,7 @@ Targets are the audio files in a folder. A ``<stem>.json`` next to a file (as wr
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -44,6 +45,22 @@ def _targets(folder: Path) -> list[Path]:
     if not files:
         raise ConfigError(f"no audio files in {folder}")
     return files
+
+
+def _definition(strategy: Strategy) -> dict[str, Any]:
+    """What a run's search depended on: the strategy as data, less its name and description."""
+    d = dataclasses.asdict(strategy)
+    for key in ("name", "description"):
+        d.pop(key)
+    return json.loads(json.dumps(d))
+
+
+def _check_definition(info: dict[str, Any], strategy: Strategy, done: Path) -> None:
+    """A finished run is reused only under the definition it was made with (runs from before
+    definitions were recorded are taken as they are)."""
+    if "strategy" in info and info["strategy"] != _definition(strategy):
+        raise ConfigError(f"{done.parent} was run with another definition of strategy {strategy.name!r}; "
+                          "use a new --out (or delete those runs) to compare this one")
 
 
 def _curve(archive: Archive) -> list[list[float]]:
@@ -108,6 +125,7 @@ def compare(
                     done = run_dir / "done.json"
                     if done.exists():
                         info = json.loads(done.read_text())
+                        _check_definition(info, strategy, done)
                         if "curve" not in info:  # written before curves were kept: rebuild from the archive
                             info["curve"] = _curve(Archive.load(run_dir / "archive.jsonl"))
                             atomic_write(done, json.dumps(info).encode())
@@ -120,7 +138,8 @@ def compare(
                         archive.close()
                         if result.interrupted:
                             raise KeyboardInterrupt
-                        info = {"wall_s": time.perf_counter() - t0, "renders": len(archive), "curve": _curve(archive)}
+                        info = {"wall_s": time.perf_counter() - t0, "renders": len(archive), "curve": _curve(archive),
+                                "strategy": _definition(strategy)}
                         atomic_write(done, json.dumps(info).encode())
                     renders = int(info["renders"])
                     curves[strategy.name].append(np.array([_at(info["curve"], n)[1] for n in range(1, renders + 1)]))

@@ -410,10 +410,11 @@ class ParamSpace:
             groups.setdefault(key, []).append(i)
         return groups
 
-    def to_nevergrad(self, *, seed: int, init: np.ndarray | None = None, sigma: float = 0.25) -> Any:
+    def to_nevergrad(self, *, seed: int, init: np.ndarray | None = None, sigma: float = 0.25, hold: float | None = None) -> Any:
         """A nevergrad ``ng.p.Dict`` over this space. Continuous → bounded ``Array`` in [0, 1];
         integers → integer-cast ``Array`` over bin indices; choices → ``ng.p.Choice`` over bin indices
-        (with repetitions). ``init`` (a unit vector) sets the start (CMA-ES mean, hill-climb start)."""
+        (with repetitions). ``init`` (a unit vector) sets the start (CMA-ES mean, hill-climb start).
+        ``hold`` is the probability that the choices of ``init`` are drawn again (:meth:`hold_choices`)."""
         import nevergrad as ng
 
         init_value = self.nevergrad_value(self.default_unit() if init is None else init)
@@ -431,7 +432,35 @@ class ParamSpace:
                 content[key] = choice
         param = ng.p.Dict(**content)
         param.random_state = np.random.RandomState(seed)
+        if hold is not None:
+            self.hold_choices(param, hold)
         return param
+
+    def hold_choices(self, param: Any, hold: float) -> None:
+        """Makes the current choices of ``param`` (a :meth:`to_nevergrad` parametrization or a child of
+        one, its value just set) the ones an optimizer draws again: all of them at once with probability
+        ``hold``, each with ``hold ** (1 / number of choices)``; the other options share the rest.
+
+        ``ng.p.Choice`` draws from a softmax of weights, and setting its value gives the set option only
+        1.5x the uniform probability (37.5% of a 4-way waveform, 4.7% of a 32-way DX7 algorithm). So a
+        CMA-ES seeded at a flow sample redrew the seed's choices at random on almost every ask (all 22
+        of a DX7 patch's together: never). Here the set option's weight is raised to
+        ``log(p (n - 1) / (1 - p))`` above the others' in nevergrad's standardized space, where the
+        optimizer can still learn the weights away from it. A told child's drawn value may then differ
+        from the seed; nevergrad learns from the weights, not from that draw."""
+        from nevergrad.parametrization.discretization import weight_for_reset
+
+        if not 0.0 < hold < 1.0:
+            raise ConfigError(f"hold must be in (0, 1), got {hold}")
+        groups = {k: idx for k, idx in self._ng_groups().items() if k.startswith("choice") and self.params[idx[0]].n_bins > 1}
+        p = hold ** (1.0 / max(sum(len(idx) for idx in groups.values()), 1))
+        for key, idx in groups.items():
+            n = self.params[idx[0]].n_bins
+            weights = param[key].indices
+            bins = np.asarray(weights.value, dtype=int).reshape(-1)
+            delta = np.zeros((len(idx), n))
+            delta[np.arange(len(idx)), bins] = math.log(p * (n - 1) / (1.0 - p)) - weight_for_reset(n)
+            weights.set_standardized_data(delta.ravel())
 
     def nevergrad_value(self, unit: np.ndarray) -> dict[str, Any]:
         """A unit vector as the value of a :meth:`to_nevergrad` parametrization (inverse of

@@ -203,6 +203,12 @@ def test_compare_reads_small_budgets_off_one_run_and_resumes(tmp_path, toy_spec)
     drop = lambda rs: [{k: v for k, v in r.items() if k != "wall_s"} for r in rs]  # noqa: E731
     assert drop(rerun) == drop(rows)  # deterministic: the redone run scored exactly as before
     assert "## budget 20" in again
+    # a changed definition under the same name is not mixed with runs made under the old one
+    import dataclasses
+
+    held = dataclasses.replace(strategies[1], hold=0.5)
+    with pytest.raises(ConfigError, match="another definition of strategy 'cma'"):
+        compare(folder, toy_spec, [strategies[0], held], budgets=[5, 20], seeds=2, workers=1, out=out, quiet=True)
 
 
 def test_the_claims_script_reads_medians_and_paired_wins(tmp_path, capsys):

@@ -41,14 +41,17 @@ def _starts(proposals: np.ndarray, losses: np.ndarray, modes: int, rng: np.rando
     return [(proposals[best], members) for best, members in clusters]
 
 
-def _tell_proposals(optimizer: Any, space: Any, proposals: np.ndarray, losses: np.ndarray) -> None:
+def _tell_proposals(optimizer: Any, space: Any, proposals: np.ndarray, losses: np.ndarray, hold: float | None) -> None:
     """Hands already-rendered proposals to an optimizer (no extra renders): the GA's initial
     population, the hill climber's incumbent. Optimizers that cannot take them (CMA-ES) skip."""
     import nevergrad as ng
 
     for unit, loss in zip(proposals, losses, strict=True):
+        child = optimizer.parametrization.spawn_child(new_value=space.nevergrad_value(unit))
+        if hold is not None:
+            space.hold_choices(child, hold)
         try:
-            optimizer.tell(optimizer.parametrization.spawn_child(new_value=space.nevergrad_value(unit)), float(loss))
+            optimizer.tell(child, float(loss))
         except ng.errors.TellNotAskedNotSupportedError:
             return
 
@@ -100,10 +103,10 @@ def search(
         remaining = budget - len(archive)
         optimizers = []
         for init, members in starts:
-            param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init)
+            param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init, hold=strategy.hold)
             share = max(remaining // len(starts), 1)
             optimizer = make_optimizer(strategy.optimizer, param, budget=share, num_workers=batch, options=dict(strategy.optimizer_options))
-            _tell_proposals(optimizer, space, seen[members], losses[members])
+            _tell_proposals(optimizer, space, seen[members], losses[members], strategy.hold)
             optimizers.append(optimizer)
         turn = 0
         while len(archive) < budget:

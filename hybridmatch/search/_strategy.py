@@ -24,7 +24,9 @@ class Strategy:
     their best ``modes`` clusters each seed one ``optimizer`` run, sharing the rest of the budget.
     Each optimizer is also told the proposals of its cluster where nevergrad allows it (the GA's
     initial population, the hill climber's best so far). Optimizer ``"none"`` spends the whole
-    budget on proposals (``cnf-only``)."""
+    budget on proposals (``cnf-only``). ``hold`` (``[optimizer] hold``) is the probability that an
+    optimizer's candidate keeps all of its seed's discrete choices (``ParamSpace.hold_choices``);
+    unset, nevergrad's own reset applies (1.5x uniform per choice)."""
 
     name: str
     optimizer: str
@@ -33,6 +35,7 @@ class Strategy:
     n_proposals: int = 0
     proposer_options: Mapping[str, Any] = field(default_factory=dict)
     modes: int = 1
+    hold: float | None = None
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     description: str = ""
 
@@ -55,6 +58,9 @@ class Strategy:
         n = int(prop.get("n", 0))
         if modes < 1 or n < 0:
             raise ConfigError(f"strategy {name}: modes must be >= 1 and proposer n >= 0")
+        hold = opt.get("hold")
+        if hold is not None and not (isinstance(hold, (int, float)) and 0.0 < hold < 1.0):
+            raise ConfigError(f"strategy {name}: [optimizer] hold must be a probability in (0, 1), got {hold!r}")
         if opt["name"] == "none" and prop.get("name", "none") == "none":
             raise ConfigError(f"strategy {name}: optimizer 'none' needs a proposer")
         return cls(
@@ -65,6 +71,7 @@ class Strategy:
             n_proposals=n,
             proposer_options=dict(prop.get("options", {})),
             modes=modes,
+            hold=None if hold is None else float(hold),
             weights=weights,
             description=str(raw.get("description", "")),
         )
