@@ -58,7 +58,9 @@ def _definition(strategy: Strategy) -> dict[str, Any]:
 def _check_definition(info: dict[str, Any], strategy: Strategy, done: Path) -> None:
     """A finished run is reused only under the definition it was made with (runs from before
     definitions were recorded are taken as they are)."""
-    if "strategy" in info and info["strategy"] != _definition(strategy):
+    # A field added to Strategy after a run was recorded takes its default (which keeps the old behaviour).
+    recorded = {**_definition(Strategy(name="", optimizer="")), **info.get("strategy", {})}
+    if "strategy" in info and recorded != _definition(strategy):
         raise ConfigError(f"{done.parent} was run with another definition of strategy {strategy.name!r}; "
                           "use a new --out (or delete those runs) to compare this one")
 

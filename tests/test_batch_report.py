@@ -209,6 +209,13 @@ def test_compare_reads_small_budgets_off_one_run_and_resumes(tmp_path, toy_spec)
     held = dataclasses.replace(strategies[1], hold=0.5)
     with pytest.raises(ConfigError, match="another definition of strategy 'cma'"):
         compare(folder, toy_spec, [strategies[0], held], budgets=[5, 20], seeds=2, workers=1, out=out, quiet=True)
+    # a run recorded before a Strategy field existed is read with that field at its default
+    from hybridmatch.compare import _check_definition, _definition
+
+    info = {"strategy": {k: v for k, v in _definition(strategies[1]).items() if k != "race"}}
+    _check_definition(info, strategies[1], done[0])
+    with pytest.raises(ConfigError, match="another definition"):
+        _check_definition(info, dataclasses.replace(strategies[1], race=8), done[0])
 
 
 def test_the_claims_script_reads_medians_and_paired_wins(tmp_path, capsys):

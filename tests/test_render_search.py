@@ -95,6 +95,37 @@ def test_a_seed_gives_the_same_search_on_one_or_two_workers(toy_job):
     np.testing.assert_allclose(archives[0].losses, archives[1].losses, rtol=1e-6)
 
 
+def test_a_raced_search_gives_the_rest_of_the_budget_to_one_mode(toy_job):
+    """With ``race`` = r, modes take turns until each has spent r renders; after that every render
+    goes to one mode. Without it the modes keep sharing."""
+    import dataclasses
+
+    base = dataclasses.replace(load_strategy(ROOT / "strategies" / "cnf-cma.toml"), proposer="random")  # no checkpoint for the toy synth
+    n, modes = base.n_proposals, base.modes
+    spent = {}
+    for race in (0, 8):
+        archive = Archive(None)
+        search(toy_job, dataclasses.replace(base, race=race), RenderPool(1, backend="sequential"), archive, budget=n + 64, seed=2, batch=4)
+        origins = archive.origins[n:]
+        spent[race] = sorted(origins.count(f"cma:{m}") for m in range(modes))
+        if race:
+            assert all(origins[: 8 * modes].count(f"cma:{m}") == 8 for m in range(modes))
+            assert len(set(origins[8 * modes :])) == 1
+    assert spent[0] in ([21, 21, 22], [21, 22, 22])
+    assert spent[8] == [8, 8, 64 - 16]
+
+
+def test_the_race_goes_on_with_the_mode_that_is_best_so_far():
+    from hybridmatch.search._match import _Race
+
+    race = _Race(3, 2, [0.9, np.inf, 0.5])  # seed losses: mode 2's cluster starts best
+    assert race.next(6) == [0, 1, 2, 0, 1, 2]
+    for mode, loss in [(0, 0.8), (1, 0.4), (2, 0.6), (0, 0.7), (1, 0.45), (2, 0.55)]:
+        race.tell(mode, loss)
+    assert race.next(3) == [1, 1, 1]  # mode 1's 0.4 beats mode 2's seed 0.5
+    assert _Race(3, 0, [0.9, 0.1, 0.5]).next(7) == [0, 1, 2, 0, 1, 2, 0]  # no race: turns forever
+
+
 def test_optimizer_registry_covers_the_issue_list():
     assert {"cma", "ga", "hillclimb", "de", "random", "ngopt"} <= set(OPTIMIZERS)
 

@@ -59,6 +59,35 @@ def _tell_proposals(optimizer: Any, space: Any, proposals: np.ndarray, losses: n
 ROUND = 8
 
 
+class _Race:
+    """Which mode's optimizer asks next. Modes take turns (round-robin). With ``race`` > 0, once
+    every mode has spent ``race`` renders, only the mode with the lowest loss so far (its seed
+    proposals included) goes on, with the rest of the budget: the other modes' renders stay in the
+    archive, so the returned set keeps their diversity, while the budget goes where the target is
+    closest (a one-cut successive halving)."""
+
+    def __init__(self, modes: int, race: int, best: list[float]) -> None:
+        self.spent = [0] * modes
+        self.best = list(best)
+        self.race = race
+        self.active = list(range(modes))
+        self.turn = 0
+
+    def next(self, n: int) -> list[int]:
+        picks = []
+        for _ in range(n):
+            if self.race and len(self.active) > 1 and min(self.spent[m] for m in self.active) >= self.race:
+                self.active = [min(self.active, key=lambda m: self.best[m])]
+            m = self.active[self.turn % len(self.active)]
+            self.turn += 1
+            self.spent[m] += 1
+            picks.append(m)
+        return picks
+
+    def tell(self, mode: int, loss: float) -> None:
+        self.best[mode] = min(self.best[mode], loss)
+
+
 def search(
     job: RenderJob,
     strategy: Strategy,
@@ -104,22 +133,20 @@ def search(
         optimizers = []
         for init, members in starts:
             param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init, hold=strategy.hold)
-            share = max(remaining // len(starts), 1)
+            # Raced modes may each end up with the whole rest of the budget; shared ones get a slice.
+            share = remaining if strategy.race else max(remaining // len(starts), 1)
             optimizer = make_optimizer(strategy.optimizer, param, budget=share, num_workers=batch, options=dict(strategy.optimizer_options))
             _tell_proposals(optimizer, space, seen[members], losses[members], strategy.hold)
             optimizers.append(optimizer)
-        turn = 0
+        race = _Race(len(optimizers), strategy.race, [losses[m].min() if m.size else np.inf for _, m in starts])
         while len(archive) < budget:
             n = min(batch, budget - len(archive))
-            asked = []
-            for _ in range(n):
-                m = turn % len(optimizers)
-                turn += 1
-                asked.append((m, optimizers[m].ask()))
+            asked = [(m, optimizers[m].ask()) for m in race.next(n)]
             units = np.array([space.from_nevergrad(c.value) for _, c in asked])
             evals = pool.evaluate(job, units)
             for (m, cand), ev in zip(asked, evals, strict=True):
                 optimizers[m].tell(cand, ev.loss)
+                race.tell(m, ev.loss)
             for m in sorted({m for m, _ in asked}):
                 archive.extend([ev for (mm, _), ev in zip(asked, evals, strict=True) if mm == m], origin=f"{strategy.optimizer}:{m}")
             if on_batch:

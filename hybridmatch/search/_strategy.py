@@ -26,7 +26,8 @@ class Strategy:
     initial population, the hill climber's best so far). Optimizer ``"none"`` spends the whole
     budget on proposals (``cnf-only``). ``hold`` (``[optimizer] hold``) is the probability that an
     optimizer's candidate keeps all of its seed's discrete choices (``ParamSpace.hold_choices``);
-    unset, nevergrad's own reset applies (1.5x uniform per choice)."""
+    unset, nevergrad's own reset applies (1.5x uniform per choice). ``race`` (``[optimizer] race``)
+    > 0 races the modes: after ``race`` renders each, only the best mode so far goes on."""
 
     name: str
     optimizer: str
@@ -36,6 +37,7 @@ class Strategy:
     proposer_options: Mapping[str, Any] = field(default_factory=dict)
     modes: int = 1
     hold: float | None = None
+    race: int = 0
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     description: str = ""
 
@@ -61,6 +63,9 @@ class Strategy:
         hold = opt.get("hold")
         if hold is not None and not (isinstance(hold, (int, float)) and 0.0 < hold < 1.0):
             raise ConfigError(f"strategy {name}: [optimizer] hold must be a probability in (0, 1), got {hold!r}")
+        race = opt.get("race", 0)
+        if isinstance(race, bool) or not isinstance(race, int) or race < 0:
+            raise ConfigError(f"strategy {name}: [optimizer] race must be a whole number of renders >= 0, got {race!r}")
         if opt["name"] == "none" and prop.get("name", "none") == "none":
             raise ConfigError(f"strategy {name}: optimizer 'none' needs a proposer")
         return cls(
@@ -72,6 +77,7 @@ class Strategy:
             proposer_options=dict(prop.get("options", {})),
             modes=modes,
             hold=None if hold is None else float(hold),
+            race=race,
             weights=weights,
             description=str(raw.get("description", "")),
         )
