@@ -41,7 +41,7 @@ def load_for(space: ParamSpace, kind: str, checkpoint: str | None = None) -> Any
     if not path.exists():
         raise ConfigError(
             f"no {kind} checkpoint for config {space.name!r} ({path}); train one with `hybridmatch dataset` and `hybridmatch train`, "
-            "then name it in the strategy's [proposer.options] checkpoint"
+            "then name it in the strategy's [proposer.options] checkpoint; or search without a proposer (--strategy cma)"
         )
     return _cached(str(path), json.dumps(space.to_dict(), sort_keys=True))
 
