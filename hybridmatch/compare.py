@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import time
@@ -55,14 +56,28 @@ def _definition(strategy: Strategy) -> dict[str, Any]:
     return json.loads(json.dumps(d))
 
 
-def _check_definition(info: dict[str, Any], strategy: Strategy, done: Path) -> None:
-    """A finished run is reused only under the definition it was made with (runs from before
-    definitions were recorded are taken as they are)."""
+def _checkpoint(strategy: Strategy, space: Any) -> str | None:
+    """The sha256 (16 hex digits) of the checkpoint the strategy's proposer samples from, if it has
+    one. A retrained checkpoint keeps its file name, so the definition alone would not show it."""
+    if strategy.proposer not in ("cnf", "regress"):
+        return None
+    from .ml.proposer import checkpoint_path
+
+    path = checkpoint_path(space, strategy.proposer, strategy.proposer_options.get("checkpoint"))
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
+
+
+def _check_definition(info: dict[str, Any], strategy: Strategy, done: Path, checkpoint: str | None = None) -> None:
+    """A finished run is reused only under the definition and checkpoint it was made with (runs
+    from before either was recorded are taken as they are)."""
     # A field added to Strategy after a run was recorded takes its default (which keeps the old behaviour).
     recorded = {**_definition(Strategy(name="", optimizer="")), **info.get("strategy", {})}
     if "strategy" in info and recorded != _definition(strategy):
         raise ConfigError(f"{done.parent} was run with another definition of strategy {strategy.name!r}; "
                           "use a new --out (or delete those runs) to compare this one")
+    if info.get("checkpoint") and info["checkpoint"] != checkpoint:
+        raise ConfigError(f"{done.parent} was run with another checkpoint for strategy {strategy.name!r} "
+                          f"(sha256 {info['checkpoint']}, now {checkpoint}); use a new --out (or delete those runs) to compare this one")
 
 
 def _curve(archive: Archive) -> list[list[float]]:
@@ -108,6 +123,7 @@ def compare(
     files = _targets(targets)
     for strategy in strategies:
         strategy.check(spec.space)
+    checkpoints = {s.name: _checkpoint(s, spec.space) for s in strategies}
     max_budget = max(budgets)
     out.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
@@ -122,12 +138,13 @@ def compare(
             target = load_target(path, sample_rate=spec.sample_rate, note=meta.get("note"), duration=meta.get("duration"), trim=not meta)
             for strategy in strategies:
                 job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
+                checkpoint = checkpoints[strategy.name]
                 for seed in range(seeds):
                     run_dir = out / "runs" / strategy.name / path.stem / f"s{seed}"
                     done = run_dir / "done.json"
                     if done.exists():
                         info = json.loads(done.read_text())
-                        _check_definition(info, strategy, done)
+                        _check_definition(info, strategy, done, checkpoint)
                         if "curve" not in info:  # written before curves were kept: rebuild from the archive
                             info["curve"] = _curve(Archive.load(run_dir / "archive.jsonl"))
                             atomic_write(done, json.dumps(info).encode())
@@ -141,7 +158,7 @@ def compare(
                         if result.interrupted:
                             raise KeyboardInterrupt
                         info = {"wall_s": time.perf_counter() - t0, "renders": len(archive), "curve": _curve(archive),
-                                "strategy": _definition(strategy)}
+                                "strategy": _definition(strategy), "checkpoint": checkpoint}
                         atomic_write(done, json.dumps(info).encode())
                     renders = int(info["renders"])
                     curves[strategy.name].append(np.array([_at(info["curve"], n)[1] for n in range(1, renders + 1)]))

@@ -218,6 +218,33 @@ def test_compare_reads_small_budgets_off_one_run_and_resumes(tmp_path, toy_spec)
         _check_definition(info, dataclasses.replace(strategies[1], race=8), done[0])
 
 
+def test_compare_will_not_mix_runs_of_a_retrained_checkpoint(tmp_path, toy_spec):
+    """A retrained checkpoint keeps its file name and the strategy's definition, so compare records
+    the checkpoint's hash with each run and refuses to resume across a changed one."""
+    import dataclasses
+
+    from hybridmatch.compare import compare
+    from hybridmatch.ml.proposer import shipped_checkpoint
+
+    folder = tmp_path / "targets"
+    folder.mkdir()
+    write(folder / "t1.wav", sine(220, 0.4) + sine(660, 0.4, amp=0.2))
+    ckpt = tmp_path / "flow.pt"
+    shutil.copy(shipped_checkpoint("toy"), ckpt)
+    cnf = load_strategy(ROOT / "strategies" / "cnf-only.toml")
+    cnf = dataclasses.replace(cnf, proposer_options={**cnf.proposer_options, "checkpoint": str(ckpt)})
+    out = tmp_path / "cmp"
+    compare(folder, toy_spec, [cnf], budgets=[4], seeds=1, workers=1, out=out, quiet=True)
+    done = out / "runs" / "cnf-only" / "t1" / "s0" / "done.json"
+    recorded = json.loads(done.read_text())["checkpoint"]
+    assert len(recorded) == 16
+    compare(folder, toy_spec, [cnf], budgets=[4], seeds=1, workers=1, out=out, quiet=True, report_only=True)  # same file: reused
+    with ckpt.open("ab") as f:  # "retrained": same path, other bytes
+        f.write(b"\0")
+    with pytest.raises(ConfigError, match=f"another checkpoint for strategy 'cnf-only' \\(sha256 {recorded}"):
+        compare(folder, toy_spec, [cnf], budgets=[4], seeds=1, workers=1, out=out, quiet=True)
+
+
 def test_the_claims_script_reads_medians_and_paired_wins(tmp_path, capsys):
     """scripts/hybrid_claims.py: medians over shared (target, seed) pairs, paired win rates, and a
     claim marked as failing when the left median is not lower."""

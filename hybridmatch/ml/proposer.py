@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..space import ParamSpace
 
-__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "propose_from_checkpoint", "load_for"]
+__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "checkpoint_path", "propose_from_checkpoint", "load_for"]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 
@@ -33,11 +33,16 @@ def _cached(path: str, space_json: str) -> Any:
     return load_checkpoint(path, ParamSpace.from_dict(raw, name=raw.get("name", "")))
 
 
+def checkpoint_path(space: ParamSpace, kind: str, checkpoint: str | None = None) -> Path:
+    """The file a ``kind`` proposer samples from for ``space``: the named one, else the shipped one."""
+    return Path(checkpoint) if checkpoint else shipped_checkpoint(space.name, kind)
+
+
 def load_for(space: ParamSpace, kind: str, checkpoint: str | None = None) -> Any:
     """The (cached) checkpoint serving ``space``: the named file, else the shipped one."""
     import json
 
-    path = Path(checkpoint) if checkpoint else shipped_checkpoint(space.name, kind)
+    path = checkpoint_path(space, kind, checkpoint)
     if not path.exists():
         raise ConfigError(
             f"no {kind} checkpoint for config {space.name!r} ({path}); train one with `hybridmatch dataset` and `hybridmatch train`, "
