@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
+from hybrid_claims import compare  # medians over the shared pairs and the left side's win rate
 
 
 def side(spec: str, metrics: list[str]) -> dict[tuple[int, str, int], dict[str, float]]:
@@ -38,13 +39,17 @@ def main() -> None:
     print(f"`{args.left}` (left) against `{args.right}` (right)\n")
     print("| budget | pairs | " + " | ".join(f"{m} left / right | left wins ({m})" for m in metrics) + " |")
     print("|---:|---:|" + "---|---:|" * len(metrics))
+    # hybrid_claims.compare pairs (strategy, budget) -> (target, seed) -> metrics
+    rows: dict = defaultdict(dict)
+    for side_, d in (("left", a), ("right", b)):
+        for (budget, target, seed), values in d.items():
+            rows[side_, budget][target, seed] = values
     for budget in sorted({k[0] for k in keys}):
-        ks = [k for k in keys if k[0] == budget]
         cells = []
         for m in metrics:
-            va, vb = np.array([a[k][m] for k in ks]), np.array([b[k][m] for k in ks])
-            cells += [f"{np.median(va):.3g} / {np.median(vb):.3g}", f"{np.mean(va < vb):.0%}"]
-        print(f"| {budget} | {len(ks)} | " + " | ".join(cells) + " |")
+            ma, mb, win, n = compare(rows, ("left", budget), ("right", budget), m)
+            cells += [f"{ma:.3g} / {mb:.3g}", f"{win:.0%}"]
+        print(f"| {budget} | {n} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
