@@ -259,6 +259,7 @@ def checkpoint_report(paths: list[Path]) -> str:
         "Held-out evaluation: for each held-out dataset item, the true patch is rendered at its note and length; the",
         "model's samples (8 for a flow, its single estimate for `regress`) and 8 prior samples are rendered and scored",
         "against it. Medians over items; `best` is the best-of-n by search loss, `mean` the mean over the n.",
+        "Checkpoints that were replaced, or whose files are gone, are in `results/training-history.md`.",
         "",
         "| checkpoint | model | MB | data n (augment) | steps | batch | wall s | device / threads | model best MSS | prior best MSS | model best wMFCC | prior best wMFCC | model mean MSS | prior mean MSS |",
         "|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
