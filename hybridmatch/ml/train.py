@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -136,6 +137,11 @@ def _lr(step: int, steps: int, base: float, warmup: int = 200) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps - warmup))))
 
 
+def _hardware(device: str) -> str:
+    cores = f"{os.cpu_count()} cores"
+    return f"{torch.cuda.get_device_name()}, {cores}" if device == "cuda" else f"CPU, {cores}"
+
+
 def train(
     data_dir: str | Path,
     out: str | Path,
@@ -189,7 +195,7 @@ def train(
         return {
             "data": {"dir": str(data_dir), "n": len(data), "train": len(train_idx), "held_out": len(held_idx), "augment": data.meta.get("augment")},
             "steps": step, "batch": batch, "lr": lr, "device": device, "wall_s": round(wall, 3),
-            "threads": torch.get_num_threads(), "command": command, "history": history[-20:], **(extra or {}),
+            "threads": torch.get_num_threads(), "hardware": _hardware(device), "command": command, "history": history[-20:], **(extra or {}),
         }
 
     def checkpoint() -> None:
@@ -260,9 +266,11 @@ def checkpoint_report(paths: list[Path]) -> str:
         "model's samples (8 for a flow, its single estimate for `regress`) and 8 prior samples are rendered and scored",
         "against it. Medians over items; `best` is the best-of-n by search loss, `mean` the mean over the n.",
         "Checkpoints that were replaced, or whose files are gone, are in `results/training-history.md`.",
+        "Hardware comes from the record (or the .json beside the checkpoint); `?` means it was not recorded, and every such",
+        "checkpoint was trained on the 2-core development VM. The dataset commands are in `scripts/train-checkpoints.sh`.",
         "",
-        "| checkpoint | model | MB | data n (augment) | steps | batch | wall s | device / threads | model best MSS | prior best MSS | model best wMFCC | prior best wMFCC | model mean MSS | prior mean MSS |",
-        "|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| checkpoint | model | MB | data n (augment) | steps | batch | wall s | device / threads | hardware | model best MSS | prior best MSS | model best wMFCC | prior best wMFCC | model mean MSS | prior mean MSS |",
+        "|---|---|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     commands = []
     for path in paths:
@@ -274,10 +282,12 @@ def checkpoint_report(paths: list[Path]) -> str:
             return float(ev.get(k, {}).get(m, float("nan")))
 
         aug = "yes" if info.get("data", {}).get("augment") else "no"
+        sidecar = path.with_suffix(".json")
+        hardware = info.get("hardware") or (json.loads(sidecar.read_text()).get("hardware") if sidecar.exists() else None) or "?"
         lines.append(
             f"| `{path.name if path.parent.name == 'checkpoints' else path}` | {_describe(cfg)} | {path.stat().st_size / 1e6:.1f} | "
             f"{info.get('data', {}).get('n', '?')} ({aug}) | {info.get('steps', '?')} | {info.get('batch', '?')} | {float(info.get('wall_s', 'nan')):.0f} | "
-            f"{info.get('device', '?')} / {info.get('threads', '?')} | {get('model_best', 'mss'):.2f} | {get('prior_best', 'mss'):.2f} | "
+            f"{info.get('device', '?')} / {info.get('threads', '?')} | {hardware} | {get('model_best', 'mss'):.2f} | {get('prior_best', 'mss'):.2f} | "
             f"{get('model_best', 'wmfcc'):.2f} | {get('prior_best', 'wmfcc'):.2f} | {get('model', 'mss'):.2f} | {get('prior', 'mss'):.2f} |"
         )
         if info.get("command"):
