@@ -178,3 +178,16 @@ def test_every_shipped_checkpoint_loads_and_samples(path, configs):
     if ckpt.kind != "regress":
         assert len({tuple(u) for u in units.round(6)}) > 32  # a distribution, not one point
     assert (ROOT / "results" / "training.md").read_text().count(path.name) >= 1
+
+
+def test_training_md_is_the_report_of_the_shipped_checkpoints(tmp_path):
+    """results/training.md is regenerated whenever a checkpoint is replaced; hardware comes from the record or its .json."""
+    from hybridmatch.ml.train import checkpoint_report
+
+    assert checkpoint_report(SHIPPED) == (ROOT / "results" / "training.md").read_text()
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(SHIPPED[0].read_bytes())
+    recorded = load_checkpoint(SHIPPED[0]).info.get("hardware")
+    assert f"| {recorded or '?'} |" in checkpoint_report([copy])
+    copy.with_suffix(".json").write_text('{"hardware": "a test machine"}')
+    assert f"| {recorded or 'a test machine'} |" in checkpoint_report([copy])
