@@ -1,7 +1,7 @@
 """Pairs two strategies' runs from `hybridmatch compare` outputs and prints, per budget, their medians
 over the shared (target, seed) pairs and how often the first is lower, as markdown.
 
-    python scripts/paired.py FOLDER:STRATEGY FOLDER:STRATEGY [--metric mss,wmfcc]
+    python scripts/paired.py FOLDER:STRATEGY FOLDER:STRATEGY [--metric mss,wmfcc] [--by-target BUDGET]
 
 The two sides may come from different folders (a strategy rerun under a new definition next to the
 old runs), so long as they share targets and seeds.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-from collections import defaultdict
 from pathlib import Path
 
 from hybrid_claims import compare  # medians over the shared pairs and the left side's win rate
@@ -30,27 +29,30 @@ def main() -> None:
     ap.add_argument("left")
     ap.add_argument("right")
     ap.add_argument("--metric", default="mss,wmfcc")
+    ap.add_argument("--by-target", type=int, metavar="BUDGET", help="one row per target at BUDGET (over its seeds) instead of one per budget")
     args = ap.parse_args()
     metrics = args.metric.split(",")
     a, b = side(args.left, metrics), side(args.right, metrics)
     keys = sorted(set(a) & set(b))
+    if args.by_target is not None:
+        keys = [k for k in keys if k[0] == args.by_target]
     if not keys:
         raise SystemExit("paired.py: the two sides share no (budget, target, seed) runs")
+    # one table row per budget, or per target at --by-target
+    group = (lambda k: k[1]) if args.by_target is not None else (lambda k: k[0])
+    label = f"target (at {args.by_target})" if args.by_target is not None else "budget"
     print(f"`{args.left}` (left) against `{args.right}` (right)\n")
-    print("| budget | pairs | " + " | ".join(f"{m} left / right | left wins ({m})" for m in metrics) + " |")
-    print("|---:|---:|" + "---|---:|" * len(metrics))
-    # hybrid_claims.compare pairs (strategy, budget) -> (target, seed) -> metrics
-    rows: dict = defaultdict(dict)
-    for side_, d in (("left", a), ("right", b)):
-        for (budget, target, seed), values in d.items():
-            rows[side_, budget][target, seed] = values
-    for budget in sorted({k[0] for k in keys}):
+    print(f"| {label} | pairs | " + " | ".join(f"{m} left / right | left wins ({m})" for m in metrics) + " |")
+    print("|---|---:|" + "---|---:|" * len(metrics))
+    for name in sorted({group(k) for k in keys}):
+        # hybrid_claims.compare takes side -> (target, seed) -> metrics
+        shared = [k for k in keys if group(k) == name]
+        rows = {side_: {k[1:]: d[k] for k in shared} for side_, d in (("left", a), ("right", b))}
         cells = []
         for m in metrics:
-            ma, mb, win, n = compare(rows, ("left", budget), ("right", budget), m)
+            ma, mb, win, n = compare(rows, "left", "right", m)
             cells += [f"{ma:.3g} / {mb:.3g}", f"{win:.0%}"]
-        print(f"| {budget} | {n} | " + " | ".join(cells) + " |")
-
+        print(f"| {name} | {n} | " + " | ".join(cells) + " |")
 
 if __name__ == "__main__":
     main()
