@@ -326,17 +326,18 @@ def dataset(synth: str, config: str | None, n: int, out: str, workers: int, seed
 @click.option("--d-model", default=96, show_default=True, type=int, help="transformer width (dit)")
 @click.option("--layers", default=4, show_default=True, type=int, help="transformer / residual blocks")
 @click.option("--tokens", default=12, show_default=True, type=int, help="Param2Tok tokens (dit)")
+@click.option("--level", is_flag=True, help="condition on the clip's RMS level too (needs a dataset that records it)")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--quiet", is_flag=True)
 @friendly
 def train(data: str, out: str, synth: str, config: str | None, kind: str, steps: int, batch: int, lr: float, device: str,
-          workers: int, eval_items: int, d_model: int, layers: int, tokens: int, seed: int, quiet: bool) -> None:
+          workers: int, eval_items: int, d_model: int, layers: int, tokens: int, level: bool, seed: int, quiet: bool) -> None:
     """Train the flow (dit or mlp) or the regression baseline; resumes from <out>.state."""
     from .ml import train as run_train
 
     spec = resolve_synth(synth, config)
     summary = run_train(data, out, spec, kind=kind, steps=steps, batch=batch, lr=lr, device=device, workers=workers,
-                        eval_items=eval_items, seed=seed, quiet=quiet, model_options={"d_model": d_model, "layers": layers, "tokens": tokens})
+                        eval_items=eval_items, seed=seed, quiet=quiet, model_options={"d_model": d_model, "layers": layers, "tokens": tokens, "scalars": 3 if level else 2})
     ev = summary["held_out_eval"]
     click.echo(f"{out}: {summary['bytes'] / 1e6:.1f} MB, {summary['steps']} steps in {summary['wall_s']:.0f} s; held-out best-of-{ev['n']} "
                f"MSS {ev['model_best']['mss']:.2f} (prior {ev['prior_best']['mss']:.2f}), wMFCC {ev['model_best']['wmfcc']:.2f} "

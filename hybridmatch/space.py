@@ -410,22 +410,27 @@ class ParamSpace:
             groups.setdefault(key, []).append(i)
         return groups
 
-    def to_nevergrad(self, *, seed: int, init: np.ndarray | None = None, sigma: float = 0.25, hold: float | None = None) -> Any:
+    def to_nevergrad(self, *, seed: int, init: np.ndarray | None = None, sigma: float | np.ndarray = 0.25, hold: float | None = None) -> Any:
         """A nevergrad ``ng.p.Dict`` over this space. Continuous → bounded ``Array`` in [0, 1];
         integers → integer-cast ``Array`` over bin indices; choices → ``ng.p.Choice`` over bin indices
         (with repetitions). ``init`` (a unit vector) sets the start (CMA-ES mean, hill-climb start).
-        ``hold`` is the probability that the choices of ``init`` are drawn again (:meth:`hold_choices`)."""
+        ``sigma`` is the mutation scale in unit space, one for all or one per coordinate (``(dim,)``;
+        the choices' entries are unused). ``hold`` is the probability that the choices of ``init``
+        are drawn again (:meth:`hold_choices`)."""
         import nevergrad as ng
 
         init_value = self.nevergrad_value(self.default_unit() if init is None else init)
+        per_coordinate = np.ndim(sigma) > 0
+        sigmas = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (self.dim,))
         content: dict[str, Any] = {}
         for key, idx in self._ng_groups().items():
             n = self.params[idx[0]].n_bins
             if key == "cont":
-                content[key] = ng.p.Array(init=init_value[key], lower=0.0, upper=1.0).set_mutation(sigma=sigma)
+                content[key] = ng.p.Array(init=init_value[key], lower=0.0, upper=1.0).set_mutation(sigma=sigmas[idx].copy() if per_coordinate else float(sigma))
             elif key.startswith("int"):
                 arr = ng.p.Array(init=init_value[key], lower=0.0, upper=float(n - 1))
-                content[key] = arr.set_mutation(sigma=max(sigma * n, 0.5)).set_integer_casting()
+                step = np.maximum(sigmas[idx] * n, 0.5) if per_coordinate else max(float(sigma) * n, 0.5)
+                content[key] = arr.set_mutation(sigma=step).set_integer_casting()
             else:
                 choice = ng.p.Choice(list(range(n)), repetitions=len(idx))
                 choice.value = init_value[key]

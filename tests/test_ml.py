@@ -11,7 +11,7 @@ from hybridmatch.engine import load_synth, sample_patch
 from hybridmatch.errors import ConfigError
 from hybridmatch.ml import CHECKPOINT_DIR, FlowData, ModelConfig, build_dataset, load_checkpoint, train
 from hybridmatch.ml.dataset import _render_features
-from hybridmatch.ml.features import N_FRAMES, N_MELS, Augment, logmel
+from hybridmatch.ml.features import N_FRAMES, N_MELS, Augment, level_db, logmel
 from hybridmatch.ml.model import Flow, Param2Tok, Regressor, ot_pairing
 from tests.conftest import ROOT
 
@@ -40,8 +40,13 @@ def test_dataset_is_sharded_resumable_and_deterministic(toy_spec, tmp_path):
     for name, arr in _shards(full).items():
         np.testing.assert_array_equal(arr, arrays[name], err_msg=name)
     units, mel, cond = FlowData(full).batch(np.array([39, 0, 17]))
-    assert units.shape == (3, toy_spec.space.dim) and mel.shape == (3, N_MELS, N_FRAMES) and cond.shape == (3, 2)
+    assert units.shape == (3, toy_spec.space.dim) and mel.shape == (3, N_MELS, N_FRAMES) and cond.shape == (3, 3)
     np.testing.assert_array_equal(units[1], arrays["shard_00000.units.npy"][0])
+    # the third column is the clip's level: that of the patch rendered again at its note and length
+    synth, release = toy_spec.build(), float(toy_spec.render.get("release", 0.5))
+    again = synth.render(toy_spec.space.to_native(units[1].astype(np.float64)), note=int(cond[1, 0]), duration=float(cond[1, 1]),
+                         seconds=float(cond[1, 1]) + release)
+    assert cond[1, 2] == pytest.approx(level_db(np.atleast_2d(again), toy_spec.sample_rate), abs=1e-3) and -60 < cond[1, 2] < 0
     with pytest.raises(ConfigError, match="other settings"):
         build_dataset(toy_spec, n=40, out=full, workers=1, seed=6, shard=16)
 
@@ -143,6 +148,29 @@ def test_train_writes_a_checkpoint_that_resumes_and_samples(toy_spec, tmp_path):
     assert len(rows) == 2 and rows[0][2] == rows[1][2] and rows[0][4] == rows[1][4]
     bad = CliRunner().invoke(main, [*args, "--guidance", "two"])
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
+
+
+def test_a_level_conditioned_flow_hears_the_level_and_a_blind_one_does_not(toy_spec, tmp_path):
+    """``train --level``: the clip's RMS level is a conditioning scalar, so the same sound 20 dB quieter
+    gets other samples; without it the features are level-free and the samples are the same. A
+    dataset made before the level was stored is refused for --level with one clear error."""
+    data = tmp_path / "data"
+    build_dataset(toy_spec, n=32, out=data, workers=1, seed=0, shard=32)
+    audio, _ = sample_patch(toy_spec, seed=2, note=60, duration=0.5, seconds=0.6)
+    small = {"layers": 1, "cond_dim": 32, "hidden": 32}
+    moved = {}
+    for level in (False, True):
+        out = tmp_path / f"m-{level}.pt"
+        train(data, out, toy_spec, kind="mlp", steps=30, batch=16, lr=1e-2, workers=1, eval_items=1, eval_n=1, quiet=True,
+              model_options={**small, "scalars": 3 if level else 2})
+        ckpt = load_checkpoint(out, toy_spec.space)
+        loud, quiet = (ckpt.propose(a, toy_spec.sample_rate, 60, 0.5, 8, seed=0) for a in (audio, audio * 0.1))
+        moved[level] = float(np.abs(loud - quiet).max())
+    assert moved[False] < 1e-5 and moved[True] > 1e-3, moved  # measured: 6e-8 and 0.017
+    cond = data / "shard_00000.cond.npy"
+    np.save(cond, np.load(cond)[:, :2])
+    with pytest.raises(ConfigError, match="does not record the clip level"):
+        train(data, tmp_path / "old.pt", toy_spec, kind="mlp", steps=2, quiet=True, model_options={**small, "scalars": 3})
 
 
 def test_a_checkpoint_for_another_space_is_refused(configs, tmp_path):

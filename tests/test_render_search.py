@@ -219,3 +219,51 @@ def test_refine_replaces_a_misread_held_length_and_a_resumed_run_keeps_it(toy_sp
     with pytest.raises(ConfigError, match="--refine must be one of"):
         run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path / "bad", refine="pitch")
     assert tuple(next(p for p in cli_run.params if p.name == "refine").type.choices) == REFINE  # the CLI offers what the engine takes
+
+
+def test_spread_widens_the_search_where_a_modes_proposals_disagree(toy_job):
+    """``spread``: a coordinate on which the mode's proposals disagree gets a wider CMA-ES step than
+    one they agree on; the median step stays the plain one; too few proposals keep it plain."""
+    from hybridmatch.search import make_optimizer
+    from hybridmatch.search._match import SIGMA, spread_sigma
+
+    space = toy_job.spec.space
+    searched = [i for i, p in enumerate(space.params) if p.kind == "continuous"]
+    wide, narrow = searched[0], searched[1]
+    members = np.tile(space.default_unit(), (16, 1))
+    members[:, searched] += np.random.default_rng(0).normal(0.0, 0.05, (16, len(searched)))
+    members[:, wide] = np.linspace(0.1, 0.9, 16)
+    members[:, narrow] = 0.5 + np.linspace(-1e-3, 1e-3, 16)
+    members = np.clip(members, 0.0, 1.0)
+    sigma = spread_sigma(space, members)
+    assert sigma[wide] == pytest.approx(4 * SIGMA) and sigma[narrow] == pytest.approx(SIGMA / 4)
+    assert np.median(sigma[[i for i, p in enumerate(space.params) if p.kind != "choice"]]) == pytest.approx(SIGMA)
+    assert spread_sigma(space, members[:3]) == SIGMA
+
+    init = members.mean(axis=0)
+    opt = make_optimizer("cma", space.to_nevergrad(seed=0, init=init, sigma=sigma), budget=64, num_workers=1, options={"scale": 0.3})
+    asked = np.array([space.from_nevergrad(opt.ask().value) for _ in range(64)])
+    step = np.abs(asked - init).mean(axis=0)
+    assert step[wide] > 4 * step[narrow]  # 16x apart in sigma; the [0, 1] bounds cut the wide one
+
+    from hybridmatch.errors import ConfigError
+    from hybridmatch.search import Strategy
+
+    assert Strategy.from_dict({"name": "s", "optimizer": {"name": "cma", "spread": True}}).spread
+    with pytest.raises(ConfigError, match="spread must be true or false"):
+        Strategy.from_dict({"name": "s", "optimizer": {"name": "cma", "spread": 1}})
+
+
+def test_a_prior_share_of_the_proposals_comes_from_the_prior(toy_job):
+    """``[proposer] prior``: that fraction of the proposals are prior samples, rendered and labelled
+    as such, and the proposer makes only the rest; share 0 leaves the search as it was."""
+    import dataclasses
+
+    base = dataclasses.replace(load_strategy(ROOT / "strategies" / "cnf-cma.toml"), proposer="none", n_proposals=16)
+    archives = {}
+    for share in (0.0, 0.25):
+        archive = Archive(None)
+        search(toy_job, dataclasses.replace(base, prior_share=share), RenderPool(1, backend="sequential"), archive, budget=24, seed=4, batch=4)
+        archives[share] = archive
+    assert archives[0.0].origins[0].startswith("cma:")  # proposer "none": no proposals at all
+    assert archives[0.25].origins[:4] == ["proposal:prior"] * 4 and archives[0.25].origins[4].startswith("cma:")

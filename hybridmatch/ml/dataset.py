@@ -5,7 +5,9 @@ Layout of a dataset folder (every array is a plain ``.npy``, memory-mappable)::
     meta.json                      the synth spec, seed, shard size and feature settings (checked on resume)
     shard_00000.units.npy          (k, d) float32 unit vectors
     shard_00000.mel.npy            (k, N_MELS, N_FRAMES) float16 log-mel of the (augmented) render
-    shard_00000.cond.npy           (k, 2) float32 MIDI note and note length in seconds
+    shard_00000.cond.npy           (k, 3) float32 MIDI note, note length in seconds and the (augmented)
+                                   clip's RMS level in dBFS (``features.level_db``; shards written
+                                   before it have 2 columns, and :meth:`FlowData.batch` gives NaN)
     shard_00000.json               written last: the shard is complete (kept / rejected / render time)
     stats.json                     totals, renders per second, per-parameter means, mel mean
 
@@ -28,7 +30,7 @@ from ..engine import atomic_write
 from ..errors import ConfigError
 from ..render import RenderPool
 from ..synths import SynthSpec
-from .features import CLIP_SECONDS, FEATURE_RATE, N_FRAMES, N_MELS, Augment, logmel
+from .features import CLIP_SECONDS, FEATURE_RATE, N_FRAMES, N_MELS, Augment, level_db, logmel
 
 __all__ = ["build_dataset", "FlowData", "MIN_LUFS"]
 
@@ -47,15 +49,16 @@ def _synth(spec: SynthSpec) -> Any:
 
 def _render_features(
     spec: SynthSpec, units: np.ndarray, cond: np.ndarray, seed: int, augment: Augment | None, min_lufs: float
-) -> tuple[list[np.ndarray | None], float]:
-    """Worker side: (log-mel or ``None`` when rejected, for each unit) and the seconds spent rendering."""
+) -> tuple[list[tuple[np.ndarray, float] | None], float]:
+    """Worker side: ((log-mel, level dBFS) or ``None`` when rejected, for each unit) and the seconds
+    spent rendering."""
     import pyloudnorm
 
     synth = _synth(spec)
     meter = pyloudnorm.Meter(spec.sample_rate)
     release = float(spec.render.get("release", 0.5))
     rng = np.random.default_rng(seed)
-    out: list[np.ndarray | None] = []
+    out: list[tuple[np.ndarray, float] | None] = []
     render_s = 0.0
     for unit, (note, duration) in zip(units, cond, strict=True):
         t0 = time.perf_counter()
@@ -76,7 +79,7 @@ def _render_features(
             continue
         if augment is not None:
             audio = augment(audio, spec.sample_rate, rng)
-        out.append(logmel(audio, spec.sample_rate).astype(np.float16))
+        out.append((logmel(audio, spec.sample_rate).astype(np.float16), level_db(audio, spec.sample_rate)))
     return out, render_s
 
 
@@ -153,7 +156,7 @@ def build_dataset(
                     (spec, cand[s : s + _TASK], cond[s : s + _TASK], int(rng.integers(2**31)), augment, min_lufs)
                     for s in range(0, m, _TASK)
                 ]
-                results: dict[int, list[np.ndarray | None]] = {}
+                results: dict[int, list[tuple[np.ndarray, float] | None]] = {}
                 for j, (feats, seconds) in pool.map(_render_features, tasks):
                     results[j] = feats
                     renders += len(feats)
@@ -168,8 +171,8 @@ def build_dataset(
                             rejected += 1
                         elif len(units) < want:
                             units.append(cand[j * _TASK + k])
-                            mels.append(feat)
-                            conds.append(cond[j * _TASK + k])
+                            mels.append(feat[0])
+                            conds.append(np.append(cond[j * _TASK + k], feat[1]))
             stem = out / f"shard_{i:05d}"
             _save_npy(stem.with_suffix(".units.npy"), np.asarray(units, dtype=np.float32))
             _save_npy(stem.with_suffix(".mel.npy"), np.asarray(mels, dtype=np.float16))
@@ -221,6 +224,11 @@ class FlowData:
     def __len__(self) -> int:
         return int(self._offsets[-1])
 
+    @property
+    def has_level(self) -> bool:
+        """Every shard records the clip level (a model can train with ``--level``)."""
+        return all(c.shape[1] >= 3 for c in self._cond)
+
     def units(self) -> np.ndarray:
         return np.concatenate([np.asarray(u) for u in self._units])
 
@@ -239,11 +247,11 @@ class FlowData:
         shard = np.searchsorted(self._offsets, idx, side="right") - 1
         units = np.empty((len(idx), self._units[0].shape[1]), dtype=np.float32)
         mel = np.empty((len(idx), N_MELS, N_FRAMES), dtype=np.float32)
-        cond = np.empty((len(idx), 2), dtype=np.float32)
+        cond = np.full((len(idx), 3), np.nan, dtype=np.float32)
         for s in np.unique(shard):
             rows = np.nonzero(shard == s)[0]
             local = idx[rows] - self._offsets[s]
             units[rows] = self._units[s][local]
             mel[rows] = self._mel[s][local]
-            cond[rows] = self._cond[s][local]
+            cond[rows, : self._cond[s].shape[1]] = self._cond[s][local]
         return units, mel, cond

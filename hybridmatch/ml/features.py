@@ -1,5 +1,6 @@
 """Conditioning features for the CNF: a fixed-size log-mel image of the first ``CLIP_SECONDS`` of a
-sound from its note-on, plus the note and the note length as scalars. Optional augmentation narrows
+sound from its note-on, plus the note and the note length as scalars (and, for models trained with
+``--level``, the clip's RMS level). Optional augmentation narrows
 the gap between clean synth renders and real recordings (noise, reverb, EQ tilt, gain).
 
 The log-mel is ``power_to_db(ref=max)`` clipped at -80 dB and scaled to [0, 1], so it ignores the
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CLIP_SECONDS", "N_MELS", "N_FRAMES", "logmel", "scalars", "Augment"]
+__all__ = ["CLIP_SECONDS", "N_MELS", "N_FRAMES", "logmel", "level_db", "scalars", "Augment"]
 
 CLIP_SECONDS = 2.0
 N_MELS = 64
@@ -41,9 +42,24 @@ def logmel(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return ((db + 80.0) / 80.0).astype(np.float32)
 
 
-def scalars(note: float, duration: float) -> np.ndarray:
-    """The note and the note length, scaled to about [-1, 1]."""
-    return np.array([(note - 60.0) / 24.0, duration / CLIP_SECONDS * 2.0 - 1.0], dtype=np.float32)
+def level_db(audio: np.ndarray, sample_rate: int) -> float:
+    """RMS level (dBFS, floored at -100) of the first ``CLIP_SECONDS``, the clip the log-mel sees.
+
+    The log-mel is level-free, but wMFCC is not (its c0 is the frame energy): a flow that cannot see
+    the level proposes patches at the levels it was trained on, 10-25 dB above a quiet recording
+    (results/hybrid-vs-search.md, stop 19). A model trained with ``--level`` gets it as a scalar."""
+    mono = np.asarray(audio, dtype=np.float64)
+    mono = mono.mean(axis=0) if mono.ndim == 2 else mono
+    clip = mono[: int(CLIP_SECONDS * sample_rate)]
+    return max(10.0 * float(np.log10(np.mean(clip**2) + 1e-20)), -100.0) if clip.size else -100.0
+
+
+def scalars(note: float, duration: float, level: float | None = None) -> np.ndarray:
+    """The note and the note length (and the level in dBFS, if given), scaled to about [-1, 1]."""
+    out = [(note - 60.0) / 24.0, duration / CLIP_SECONDS * 2.0 - 1.0]
+    if level is not None:
+        out.append((level + 30.0) / 20.0)
+    return np.array(out, dtype=np.float32)
 
 
 @dataclass(frozen=True)

@@ -44,19 +44,20 @@ class ModelConfig:
     hidden: int = 384  # residual-MLP width
     cfg_drop: float = 0.1
     assign_l1: float = 1e-3
+    scalars: int = 2  # conditioning scalars: note and note length; 3 adds the level (train --level)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 class AudioEncoder(nn.Module):
-    """(B, N_MELS, N_FRAMES) log-mel and (B, 2) scalars → (B, cond_dim).
+    """(B, N_MELS, N_FRAMES) log-mel and (B, n_scalars) scalars → (B, cond_dim).
 
     A 1-D CNN over time with the mel bins as channels, then a linear head over the remaining 8 time
     steps (so the envelope's shape survives). Chosen over a 2-D CNN because its backward pass is much
     cheaper on CPU, where the shipped checkpoints were trained."""
 
-    def __init__(self, cond_dim: int) -> None:
+    def __init__(self, cond_dim: int, n_scalars: int = 2) -> None:
         super().__init__()
         chans = [N_MELS, 128, 128, 128, 128]
         blocks: list[nn.Module] = []
@@ -65,7 +66,7 @@ class AudioEncoder(nn.Module):
         self.cnn = nn.Sequential(*blocks)
         flat = chans[-1] * (N_FRAMES // 16)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, cond_dim), nn.GELU(), nn.Linear(cond_dim, cond_dim))
-        self.scalars = nn.Linear(2, cond_dim)
+        self.scalars = nn.Linear(n_scalars, cond_dim)
 
     def forward(self, mel: torch.Tensor, scalars: torch.Tensor) -> torch.Tensor:
         return self.head(self.cnn(mel)) + self.scalars(scalars)
@@ -203,7 +204,7 @@ class Flow(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoder = AudioEncoder(cfg.cond_dim)
+        self.encoder = AudioEncoder(cfg.cond_dim, cfg.scalars)
         self.field: nn.Module = DiTField(cfg) if cfg.kind == "dit" else MLPField(cfg)
         self.null = nn.Parameter(torch.randn(1, cfg.cond_dim) * 0.02)
 
@@ -224,7 +225,7 @@ class Flow(nn.Module):
     def sample(
         self, mel: torch.Tensor, scalars: torch.Tensor, n: int, *, steps: int = 16, guidance: float = 2.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """``n`` samples for one conditioning (``mel`` (1, M, T), ``scalars`` (1, 2)), Euler steps;
+        """``n`` samples for one conditioning (``mel`` (1, M, T), ``scalars`` (1, n_scalars)), Euler steps;
         ``guidance`` w mixes ``v_uncond + w (v_cond - v_uncond)`` (w = 1: plain conditional)."""
         c = self.encoder(mel, scalars).expand(n, -1)
         both = torch.cat([c, self.null.expand(n, -1)])
@@ -243,7 +244,7 @@ class Regressor(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoder = AudioEncoder(cfg.cond_dim)
+        self.encoder = AudioEncoder(cfg.cond_dim, cfg.scalars)
         self.head = nn.Sequential(nn.Linear(cfg.cond_dim, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, cfg.dim))
 
     def loss(self, x1: torch.Tensor, mel: torch.Tensor, scalars: torch.Tensor, **_: Any) -> tuple[torch.Tensor, dict[str, float]]:

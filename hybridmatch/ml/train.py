@@ -26,7 +26,7 @@ from ..render import RenderJob, RenderPool
 from ..space import ParamSpace
 from ..synths import SynthSpec
 from .dataset import FlowData
-from .features import logmel, scalars
+from .features import level_db, logmel, scalars
 from .model import Flow, ModelConfig, Regressor, build_model
 
 __all__ = ["train", "Checkpoint", "load_checkpoint", "evaluate", "FORMAT"]
@@ -51,7 +51,8 @@ class Checkpoint:
     def propose(self, audio: np.ndarray, sample_rate: int, note: float, duration: float, n: int, *, seed: int, steps: int = 16, guidance: float = 2.0) -> np.ndarray:
         """``n`` unit vectors for a target (a regressor returns its single estimate)."""
         mel = torch.from_numpy(logmel(audio, sample_rate))[None]
-        sc = torch.from_numpy(scalars(note, duration))[None]
+        level = level_db(audio, sample_rate) if self.config.scalars == 3 else None
+        sc = torch.from_numpy(scalars(note, duration, level))[None]
         gen = torch.Generator().manual_seed(seed)
         with torch.inference_mode():
             x = self.model.sample(mel, sc, n, steps=steps, guidance=guidance, generator=gen).double().numpy()
@@ -173,6 +174,8 @@ def train(
     out.parent.mkdir(parents=True, exist_ok=True)
     state_path = out.with_name(out.name + ".state")
     cfg = ModelConfig(kind=kind, dim=spec.space.model_dim(), **(model_options or {}))
+    if cfg.scalars == 3 and not data.has_level:
+        raise ConfigError(f"{data_dir} does not record the clip level (made before it was stored); render it again to train with --level")
     torch.manual_seed(seed)
     model = build_model(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -216,7 +219,7 @@ def train(
             t0 = time.perf_counter()
             units, mel, cond = data.batch(rng.choice(train_idx, size=min(batch, len(train_idx)), replace=False))
             x1 = torch.from_numpy(2.0 * spec.space.to_model(units.astype(np.float64)) - 1.0).float().to(device)
-            sc = torch.from_numpy(np.stack([scalars(n_, d_) for n_, d_ in cond])).to(device)
+            sc = torch.from_numpy(np.stack([scalars(n_, d_, lv if cfg.scalars == 3 else None) for n_, d_, lv in cond])).to(device)
             for group in opt.param_groups:
                 group["lr"] = _lr(step, steps, lr)
             loss, parts = model.loss(x1, torch.from_numpy(mel).to(device), sc)
@@ -248,11 +251,12 @@ def train(
 
 
 def _describe(cfg: dict[str, Any]) -> str:
+    level = " +level" if cfg.get("scalars", 2) == 3 else ""
     if cfg["kind"] == "dit":
-        return f"dit d{cfg['d_model']} L{cfg['layers']} K{cfg['tokens']}"
+        return f"dit d{cfg['d_model']} L{cfg['layers']} K{cfg['tokens']}{level}"
     if cfg["kind"] == "mlp":
-        return f"mlp w{cfg['hidden']} L{cfg['layers']}"
-    return f"regress w{cfg['hidden']}"
+        return f"mlp w{cfg['hidden']} L{cfg['layers']}{level}"
+    return f"regress w{cfg['hidden']}{level}"
 
 
 def checkpoint_report(paths: list[Path]) -> str:

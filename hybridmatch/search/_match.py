@@ -57,6 +57,23 @@ def _tell_proposals(optimizer: Any, space: Any, proposals: np.ndarray, losses: n
 
 
 ROUND = 8
+SIGMA = 0.25  # the unit-space step scale of ParamSpace.to_nevergrad, before the optimizer's own scale
+
+
+def spread_sigma(space: Any, members: np.ndarray, *, low: float = 0.25, high: float = 4.0) -> float | np.ndarray:
+    """Per-coordinate step sizes for a search seeded by ``members`` (unit vectors of one mode's
+    proposals): ``SIGMA`` times each coordinate's spread over the members relative to the median
+    spread, clipped to ``[low, high]`` times ``SIGMA``. The overall step (the tuned ``scale``) is
+    unchanged; only its shape follows where the flow was unsure. Fewer than 4 members, or members
+    that all agree, give the plain ``SIGMA``."""
+    searched = np.array([p.kind != "choice" for p in space.params])
+    if len(members) < 4 or not searched.any():
+        return SIGMA
+    std = members.std(axis=0)
+    typical = float(np.median(std[searched]))
+    if typical <= 0.0:
+        return SIGMA
+    return SIGMA * np.clip(std / typical, low, high)
 
 
 class _Race:
@@ -115,9 +132,17 @@ def search(
         # budget and, below, seed the optimizers alongside the new proposals.
         left = max(budget - len(archive), 0)
         n = left if strategy.optimizer == "none" else min(strategy.n_proposals, left)
-        proposals = propose(strategy.proposer, space, n, rng, job=job, **{**dict(strategy.proposer_options), **(context or {})})
+        n_prior = round(n * strategy.prior_share)
+        proposals = propose(strategy.proposer, space, n - n_prior, rng, job=job, **{**dict(strategy.proposer_options), **(context or {})})
+        origins = [f"proposal:{strategy.proposer}"] * len(proposals)
+        if n_prior:
+            proposals = np.concatenate([proposals, space.sample(rng, n_prior)])
+            origins += ["proposal:prior"] * n_prior
         for start in range(0, len(proposals), batch * 4):
-            archive.extend(pool.evaluate(job, proposals[start : start + batch * 4]), origin=f"proposal:{strategy.proposer}")
+            chunk = slice(start, start + batch * 4)
+            evals = pool.evaluate(job, proposals[chunk])
+            for origin in dict.fromkeys(origins[chunk]):
+                archive.extend([ev for ev, o in zip(evals, origins[chunk], strict=True) if o == origin], origin=origin)
             if on_batch:
                 on_batch(archive)
         if strategy.optimizer == "none":
@@ -132,7 +157,8 @@ def search(
         remaining = budget - len(archive)
         optimizers = []
         for init, members in starts:
-            param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init, hold=strategy.hold)
+            sigma = spread_sigma(space, seen[members]) if strategy.spread else SIGMA
+            param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init, sigma=sigma, hold=strategy.hold)
             # Raced modes may each end up with the whole rest of the budget; shared ones get a slice.
             share = remaining if strategy.race else max(remaining // len(starts), 1)
             optimizer = make_optimizer(strategy.optimizer, param, budget=share, num_workers=batch, options=dict(strategy.optimizer_options))

@@ -27,7 +27,11 @@ class Strategy:
     budget on proposals (``cnf-only``). ``hold`` (``[optimizer] hold``) is the probability that an
     optimizer's candidate keeps all of its seed's discrete choices (``ParamSpace.hold_choices``);
     unset, nevergrad's own reset applies (1.5x uniform per choice). ``race`` (``[optimizer] race``)
-    > 0 races the modes: after ``race`` renders each, only the best mode so far goes on."""
+    > 0 races the modes: after ``race`` renders each, only the best mode so far goes on. ``spread``
+    (``[optimizer] spread = true``) shapes each mode's step sizes by its proposals: a coordinate on
+    which they disagree is searched wider, one they agree on narrower (``_match.spread_sigma``).
+    ``prior_share`` (``[proposer] prior``) is the fraction of the proposals drawn from the config's
+    prior instead of the proposer: a defensive mixture for targets the model reads badly."""
 
     name: str
     optimizer: str
@@ -35,9 +39,11 @@ class Strategy:
     proposer: str = "none"
     n_proposals: int = 0
     proposer_options: Mapping[str, Any] = field(default_factory=dict)
+    prior_share: float = 0.0
     modes: int = 1
     hold: float | None = None
     race: int = 0
+    spread: bool = False
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     description: str = ""
 
@@ -66,6 +72,12 @@ class Strategy:
         race = opt.get("race", 0)
         if isinstance(race, bool) or not isinstance(race, int) or race < 0:
             raise ConfigError(f"strategy {name}: [optimizer] race must be a whole number of renders >= 0, got {race!r}")
+        prior_share = prop.get("prior", 0.0)
+        if isinstance(prior_share, bool) or not isinstance(prior_share, (int, float)) or not 0.0 <= prior_share < 1.0:
+            raise ConfigError(f"strategy {name}: [proposer] prior must be a fraction in [0, 1), got {prior_share!r}")
+        spread = opt.get("spread", False)
+        if not isinstance(spread, bool):
+            raise ConfigError(f"strategy {name}: [optimizer] spread must be true or false, got {spread!r}")
         if opt["name"] == "none" and prop.get("name", "none") == "none":
             raise ConfigError(f"strategy {name}: optimizer 'none' needs a proposer")
         return cls(
@@ -75,9 +87,11 @@ class Strategy:
             proposer=str(prop.get("name", "none")),
             n_proposals=n,
             proposer_options=dict(prop.get("options", {})),
+            prior_share=float(prior_share),
             modes=modes,
             hold=None if hold is None else float(hold),
             race=race,
+            spread=spread,
             weights=weights,
             description=str(raw.get("description", "")),
         )
