@@ -7,14 +7,16 @@
 # cores expect about an hour for the data and longer for the steps; scripts/device/train-dexed.sh).
 # REPORT= (empty) skips rewriting results/training.md. At that scale the residual-MLP
 # field learned while the DiT scored worse than prior samples on held-out items (see training.md), so
-# the shipped vital-simple and dexed flows are MLP fields (MODEL=dit switches them).
+# the shipped vital-simple and dexed flows are MLP fields (MODEL=dit switches them). LEVEL=1 trains the
+# flows with --level (the clip's RMS level as a conditioning scalar; results/hybrid-vs-search.md, stop 19).
 set -euo pipefail
 N_TOY=${N_TOY:-4000}; N_DEXED=${N_DEXED:-98304}; N_VITAL=${N_VITAL:-24576}
 DEXED_STEPS=${DEXED_STEPS:-${STEPS:-9000}}; VITAL_STEPS=${VITAL_STEPS:-12000}; REG_STEPS=${REG_STEPS:-1000}; DEXED_REG_STEPS=${DEXED_REG_STEPS:-3000}; VITAL_REG_STEPS=${VITAL_REG_STEPS:-4000}; TOY_STEPS=${TOY_STEPS:-1500}; MODEL=${MODEL:-mlp}; LR=${LR:-1e-3}
 DEXED_BATCH=${DEXED_BATCH:-256}; BATCH=${BATCH:-128}
 DEVICE=${DEVICE:-cpu}; WORKERS=${WORKERS:-2}; DATA=${DATA:-data}; ONLY=${ONLY:-toy dexed vital-simple}
+FLOW_LEVEL=""; [ "${LEVEL:-0}" = 1 ] && FLOW_LEVEL="--level"
 CK=hybridmatch/ml/checkpoints
-train_flow() { hybridmatch train --data $DATA/$cfg --synth $synth --config $cfg --out $CK/$cfg.pt --steps $steps --batch $batch --device $DEVICE --workers $WORKERS $size; }
+train_flow() { hybridmatch train --data $DATA/$cfg --synth $synth --config $cfg --out $CK/$cfg.pt --steps $steps --batch $batch --device $DEVICE --workers $WORKERS $size $FLOW_LEVEL; }
 train_regress() { hybridmatch train --data $DATA/$cfg --synth $synth --config $cfg --model regress --out $CK/$cfg-regress.pt --steps $reg --batch $batch --device $DEVICE --workers $WORKERS; }
 for cfg in $ONLY; do
   case $cfg in
