@@ -33,7 +33,7 @@ from .objectives import PARETO_KEYS
 from .render import RenderJob, RenderPool
 from .search import Archive, Strategy, search
 
-__all__ = ["compare", "AUDIO_EXTS"]
+__all__ = ["compare", "AUDIO_EXTS", "load_compare_target"]
 
 AUDIO_EXTS = (".wav", ".flac", ".aif", ".aiff", ".mp3")
 METRICS = ("mss", "wmfcc", "sot", "rms_cosine")
@@ -46,6 +46,14 @@ def _targets(folder: Path) -> list[Path]:
     if not files:
         raise ConfigError(f"no audio files in {folder}")
     return files
+
+
+def load_compare_target(path: Path, spec: Any) -> Any:
+    """A target as ``compare`` matches it: at the note and length of its ``<stem>.json`` when it has
+    one (sampled targets, untrimmed), else at the estimated ones (recordings, trimmed)."""
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    return load_target(path, sample_rate=spec.sample_rate, note=meta.get("note"), duration=meta.get("duration"), trim=not meta)
 
 
 def _definition(strategy: Strategy) -> dict[str, Any]:
@@ -133,9 +141,7 @@ def compare(
     done_count = 0
     with RenderPool(workers) as pool:
         for path in files:
-            meta_path = path.with_suffix(".json")
-            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-            target = load_target(path, sample_rate=spec.sample_rate, note=meta.get("note"), duration=meta.get("duration"), trim=not meta)
+            target = load_compare_target(path, spec)
             for strategy in strategies:
                 job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
                 checkpoint = checkpoints[strategy.name]

@@ -9,13 +9,12 @@ to the target's (nothing else changes). The log-mel the flow sees is level-free;
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
-from hybridmatch.audio import load_target
 from hybridmatch.cli import resolve_synth
+from hybridmatch.compare import load_compare_target
 from hybridmatch.objectives import mss, wmfcc
 from hybridmatch.render import RenderJob, render_units
 from hybridmatch.search import propose
@@ -41,9 +40,7 @@ def main() -> None:
     print("| target | flow level | flow best wMFCC | flow median wMFCC | flow best MSS | prior level | prior best wMFCC | prior median wMFCC | prior best MSS |")
     print("|---|---:|---|---|---:|---:|---|---|---:|")
     for path in sorted(Path(args.targets).glob("*.wav")):
-        meta_path = path.with_suffix(".json")
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        target = load_target(path, sample_rate=spec.sample_rate, note=meta.get("note"), duration=meta.get("duration"), trim=not meta)
+        target = load_compare_target(path, spec)  # matched as compare matches it
         job = RenderJob(spec, target.audio, target.note, target.duration, {})
         rng = np.random.default_rng(0)
         sets = {"flow": propose("cnf", spec.space, 32, rng, job=job, **options), "prior": spec.space.sample(rng, 32)}

@@ -54,5 +54,6 @@ def main() -> None:
             cells += [f"{ma:.3g} / {mb:.3g}", f"{win:.0%}"]
         print(f"| {name} | {n} | " + " | ".join(cells) + " |")
 
+
 if __name__ == "__main__":
     main()

@@ -134,17 +134,12 @@ def search(
         n = left if strategy.optimizer == "none" else min(strategy.n_proposals, left)
         n_prior = round(n * strategy.prior_share)
         proposals = propose(strategy.proposer, space, n - n_prior, rng, job=job, **{**dict(strategy.proposer_options), **(context or {})})
-        origins = [f"proposal:{strategy.proposer}"] * len(proposals)
-        if n_prior:
-            proposals = np.concatenate([proposals, space.sample(rng, n_prior)])
-            origins += ["proposal:prior"] * n_prior
-        for start in range(0, len(proposals), batch * 4):
-            chunk = slice(start, start + batch * 4)
-            evals = pool.evaluate(job, proposals[chunk])
-            for origin in dict.fromkeys(origins[chunk]):
-                archive.extend([ev for ev, o in zip(evals, origins[chunk], strict=True) if o == origin], origin=origin)
-            if on_batch:
-                on_batch(archive)
+        prior = space.sample(rng, n_prior) if n_prior else np.zeros((0, space.dim))
+        for units, origin in ((proposals, f"proposal:{strategy.proposer}"), (prior, "proposal:prior")):
+            for start in range(0, len(units), batch * 4):
+                archive.extend(pool.evaluate(job, units[start : start + batch * 4]), origin=origin)
+                if on_batch:
+                    on_batch(archive)
         if strategy.optimizer == "none":
             return MatchResult(archive, interrupted, time.perf_counter() - t0)
         if len(archive) >= budget:
