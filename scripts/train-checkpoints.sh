@@ -18,7 +18,7 @@ DEXED_BATCH=${DEXED_BATCH:-256}; BATCH=${BATCH:-128}
 DEVICE=${DEVICE:-cpu}; WORKERS=${WORKERS:-2}; DATA=${DATA:-data}; ONLY=${ONLY:-toy dexed vital-simple}
 CK=hybridmatch/ml/checkpoints
 train_flow() { hybridmatch train --data $DATA/$cfg --synth $synth --config $cfg --out $CK/$cfg.pt --steps $steps --batch $batch --device $DEVICE --workers $WORKERS $size $([ "${LEVEL:-$level}" = 1 ] && echo --level); }
-train_regress() { hybridmatch train --data $DATA/$cfg --synth $synth --config $cfg --model regress --out $CK/$cfg-regress.pt --steps $reg --batch $batch --device $DEVICE --workers $WORKERS; }
+train_regress() { [ "${REGRESS:-1}" = 0 ] && return; hybridmatch train --data $DATA/$cfg --synth $synth --config $cfg --model regress --out $CK/$cfg-regress.pt --steps $reg --batch $batch --device $DEVICE --workers $WORKERS; }
 for cfg in $ONLY; do
   case $cfg in
     toy) synth=toy; n=$N_TOY; steps=$TOY_STEPS; reg=$REG_STEPS; batch=$BATCH; aug=""; level=0; size="--d-model 64 --layers 2 --tokens 6" ;;
@@ -28,9 +28,9 @@ for cfg in $ONLY; do
   esac
   hybridmatch dataset --synth $synth --config $cfg --n $n --out $DATA/$cfg --workers $WORKERS $aug
   if [ "${PARALLEL:-0}" = 1 ]; then  # side by side: on a GPU both fit, and training is input-bound
-    train_flow & flow=$!; [ "${REGRESS:-1}" = 0 ] || train_regress; wait $flow
+    train_flow & flow=$!; train_regress; wait $flow
   else
-    train_flow; [ "${REGRESS:-1}" = 0 ] || train_regress
+    train_flow; train_regress
   fi
 done
 [ -z "${REPORT-results/training.md}" ] || hybridmatch checkpoints ${EXTRA:-} --out ${REPORT:-results/training.md}

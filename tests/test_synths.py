@@ -99,3 +99,15 @@ def test_dexed_syx_voice_and_bank_round_trip(configs, tmp_path):
     synth._synth.load_patch(voices[0])
     b = synth._synth.render(60, 100, 0.2, 0.3)[None]
     np.testing.assert_array_equal(a, b)
+
+
+def test_dexed_render_depends_on_the_patch_alone(configs):
+    """Datasets are reproducible only if a render does not depend on what the engine rendered before."""
+    spec = load_synth(configs / "dexed.toml")
+    synth = spec.build()
+    patches = [spec.space.to_native(u) for u in spec.space.sample(np.random.default_rng(3), 4)]
+    first = synth.render(patches[0], note=60, duration=0.3, seconds=0.5)
+    for values in patches[1:]:
+        synth.render(values, note=60, duration=0.3, seconds=0.5)
+    assert np.array_equal(synth.render(patches[0], note=60, duration=0.3, seconds=0.5), first)
+    assert np.array_equal(spec.build().render(patches[0], note=60, duration=0.3, seconds=0.5), first)
