@@ -113,6 +113,9 @@ def test_the_flow_keeps_both_modes_where_regression_averages(kind):
     assert (samples > 0.4).float().mean() > 0.25 and (samples < -0.4).float().mean() > 0.25
     assert (samples.abs() < 0.3).float().mean() < 0.3  # a collapsed (averaging) model puts ~all mass here
     assert abs(float(reg.sample(torch.zeros(1, N_MELS, N_FRAMES), torch.zeros(1, 2))[0, 0])) < 0.3
+    # temperature scales the starting noise: near 0 every sample follows the one path from the origin
+    cold = flow.sample(torch.zeros(1, N_MELS, N_FRAMES), torch.zeros(1, 2), 50, guidance=1.0, temperature=1e-4, generator=gen)
+    assert float(cold.std(dim=0).max()) < 1e-2 < float(samples.std())
 
 
 def test_train_writes_a_checkpoint_that_resumes_and_samples(toy_spec, tmp_path):

@@ -254,6 +254,24 @@ def test_spread_widens_the_search_where_a_modes_proposals_disagree(toy_job):
         Strategy.from_dict({"name": "s", "optimizer": {"name": "cma", "spread": 1}})
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"guidance": "strong"}, "option guidance must be a number"),
+    ({"guidence": 2.0}, "unknown option 'guidence'"),
+    ({"temperature": 0}, "option temperature must be a number > 0"),
+    ({"steps": 2.5}, "option steps must be a whole number"),
+])
+def test_a_bad_proposer_option_is_one_config_error(toy_spec, options, message):
+    """A misspelt or ill-typed [proposer.options] entry fails the strategy's check, before any render."""
+    from hybridmatch.errors import ConfigError
+    from hybridmatch.search import Strategy
+
+    raw = {"name": "s", "optimizer": {"name": "cma"}, "proposer": {"name": "cnf", "n": 8, "options": {"guidance": 1.0, "temperature": 0.5}}}
+    Strategy.from_dict(raw).check(toy_spec.space)
+    raw["proposer"]["options"] = options
+    with pytest.raises(ConfigError, match=message):
+        Strategy.from_dict(raw).check(toy_spec.space)
+
+
 def test_a_prior_share_of_the_proposals_comes_from_the_prior(toy_job):
     """``[proposer] prior``: that fraction of the proposals are prior samples, rendered and labelled
     as such, and the proposer makes only the rest; share 0 leaves the search as it was."""

@@ -223,13 +223,16 @@ class Flow(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, mel: torch.Tensor, scalars: torch.Tensor, n: int, *, steps: int = 16, guidance: float = 2.0, generator: torch.Generator | None = None
+        self, mel: torch.Tensor, scalars: torch.Tensor, n: int, *, steps: int = 16, guidance: float = 2.0, temperature: float = 1.0,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """``n`` samples for one conditioning (``mel`` (1, M, T), ``scalars`` (1, n_scalars)), Euler steps;
-        ``guidance`` w mixes ``v_uncond + w (v_cond - v_uncond)`` (w = 1: plain conditional)."""
+        ``guidance`` w mixes ``v_uncond + w (v_cond - v_uncond)`` (w = 1: plain conditional).
+        ``temperature`` scales the starting noise: below 1 the samples gather toward the modes (fewer
+        far-off samples, less spread), as in truncated sampling of other generative models."""
         c = self.encoder(mel, scalars).expand(n, -1)
         both = torch.cat([c, self.null.expand(n, -1)])
-        x = torch.randn(n, self.cfg.dim, generator=generator)
+        x = temperature * torch.randn(n, self.cfg.dim, generator=generator)
         for i in range(steps):
             t = torch.full((2 * n,), i / steps)
             v = self.field(torch.cat([x, x]), t, both)

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..space import ParamSpace
 
-__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "checkpoint_path", "propose_from_checkpoint", "load_for"]
+__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "checkpoint_path", "propose_from_checkpoint", "load_for", "check_options"]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 
@@ -38,6 +38,26 @@ def checkpoint_path(space: ParamSpace, kind: str, checkpoint: str | None = None)
     return Path(checkpoint) if checkpoint else shipped_checkpoint(space.name, kind)
 
 
+# [proposer.options] a checkpoint proposer takes, with the test each value must pass
+_OPTIONS: dict[str, tuple[str, Any]] = {
+    "checkpoint": ("a path", lambda v: isinstance(v, str) and v != ""),
+    "steps": ("a whole number of Euler steps >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+    "guidance": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+    "temperature": ("a number > 0", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+}
+
+
+def check_options(kind: str, options: dict[str, Any]) -> None:
+    """One-line ConfigError for an unknown or ill-typed ``[proposer.options]`` entry (a misspelt
+    option would otherwise be ignored, and a string guidance fail deep inside torch)."""
+    for key, value in options.items():
+        if key not in _OPTIONS:
+            raise ConfigError(f"proposer {kind!r}: unknown option {key!r}; known: {', '.join(sorted(_OPTIONS))}")
+        what, ok = _OPTIONS[key]
+        if not ok(value):
+            raise ConfigError(f"proposer {kind!r}: option {key} must be {what}, got {value!r}")
+
+
 def load_for(space: ParamSpace, kind: str, checkpoint: str | None = None) -> Any:
     """The (cached) checkpoint serving ``space``: the named file, else the shipped one."""
     import json
@@ -52,10 +72,11 @@ def load_for(space: ParamSpace, kind: str, checkpoint: str | None = None) -> Any
 
 
 def propose_from_checkpoint(kind: str, space: ParamSpace, n: int, rng: np.random.Generator, *, job: Any = None,
-                            checkpoint: str | None = None, steps: int = 16, guidance: float = 2.0, **_: Any) -> np.ndarray:
+                            checkpoint: str | None = None, steps: int = 16, guidance: float = 2.0, temperature: float = 1.0, **_: Any) -> np.ndarray:
     """``n`` samples of the flow (``kind="cnf"``), or the regression baseline's single estimate
     (``"regress"``: it has nothing to sample), conditioned on the target's audio, note and length."""
     if job is None:
         raise ConfigError(f"proposer {kind!r} needs a target")
     ckpt = load_for(space, kind, checkpoint)
-    return ckpt.propose(job.target, job.spec.sample_rate, job.note, job.duration, n, seed=int(rng.integers(2**31)), steps=steps, guidance=guidance)
+    return ckpt.propose(job.target, job.spec.sample_rate, job.note, job.duration, n, seed=int(rng.integers(2**31)), steps=steps, guidance=guidance,
+                        temperature=temperature)

@@ -48,14 +48,15 @@ class Checkpoint:
     def kind(self) -> str:
         return self.config.kind
 
-    def propose(self, audio: np.ndarray, sample_rate: int, note: float, duration: float, n: int, *, seed: int, steps: int = 16, guidance: float = 2.0) -> np.ndarray:
+    def propose(self, audio: np.ndarray, sample_rate: int, note: float, duration: float, n: int, *, seed: int, steps: int = 16, guidance: float = 2.0,
+                temperature: float = 1.0) -> np.ndarray:
         """``n`` unit vectors for a target (a regressor returns its single estimate)."""
         mel = torch.from_numpy(logmel(audio, sample_rate))[None]
         level = level_db(audio, sample_rate) if self.config.scalars == 3 else None
         sc = torch.from_numpy(scalars(note, duration, level))[None]
         gen = torch.Generator().manual_seed(seed)
         with torch.inference_mode():
-            x = self.model.sample(mel, sc, n, steps=steps, guidance=guidance, generator=gen).double().numpy()
+            x = self.model.sample(mel, sc, n, steps=steps, guidance=guidance, temperature=temperature, generator=gen).double().numpy()
         return self.space.from_model((x + 1.0) / 2.0)
 
 

@@ -124,7 +124,8 @@ def _random(space: ParamSpace, n: int, rng: np.random.Generator, **_: Any) -> np
 
 def _from_checkpoint(kind: str) -> Any:
     """A proposer backed by a trained checkpoint; torch is imported only when one is used. Its
-    ``check`` fails fast when the checkpoint is missing or was trained for another space."""
+    ``check`` fails fast on a bad option, or when the checkpoint is missing or was trained for
+    another space."""
 
     def proposer(space: ParamSpace, n: int, rng: np.random.Generator, **context: Any) -> np.ndarray:
         from ..ml.proposer import propose_from_checkpoint
@@ -132,8 +133,9 @@ def _from_checkpoint(kind: str) -> Any:
         return propose_from_checkpoint(kind, space, n, rng, **context)
 
     def check(space: ParamSpace, options: Mapping[str, Any]) -> None:
-        from ..ml.proposer import load_for
+        from ..ml.proposer import check_options, load_for
 
+        check_options(kind, dict(options))
         load_for(space, kind, options.get("checkpoint"))
 
     proposer.check = check  # type: ignore[attr-defined]
