@@ -272,6 +272,42 @@ def test_a_bad_proposer_option_is_one_config_error(toy_spec, options, message):
         Strategy.from_dict(raw).check(toy_spec.space)
 
 
+def test_a_latent_search_walks_the_flows_noise_from_its_best_sample(toy_job):
+    """``[optimizer] latent``: the proposals are the flow's own samples for the seed, and every later
+    candidate is the flow's decode of a point near the best sample's noise. With a vanishing step
+    the candidates decode to the best sample itself; with a real step they spread around it."""
+    import dataclasses
+
+    latent = load_strategy(ROOT / "strategies" / "cnf-latent.toml")
+    n = 8
+    archives = {}
+    for step in (1e-7, 0.5, 0.0):
+        strategy = dataclasses.replace(latent, n_proposals=n, latent=step)
+        archives[step] = Archive(None)
+        search(toy_job, strategy, RenderPool(1, backend="sequential"), archives[step], budget=n + 16, seed=3, batch=4)
+    plain, tiny, wide = (np.array([e.unit for e in archives[k].entries]) for k in (0.0, 1e-7, 0.5))
+    np.testing.assert_array_equal(tiny[:n], plain[:n])  # the same samples as the plain proposer's
+    best = tiny[int(np.argmin(archives[1e-7].losses[:n]))]
+    assert np.abs(tiny[n:] - best).max() < 1e-3
+    assert np.abs(wide[n:] - best).max(axis=1).min() > 1e-2
+    assert archives[0.5].origins[n:] == ["cma:0"] * 16
+
+
+@pytest.mark.parametrize("optimizer, message", [
+    ({"name": "cma", "latent": -0.1}, "latent must be a step size"),
+    ({"name": "cma", "latent": 0.2, "hold": 0.8}, "do not apply with latent"),
+    ({"name": "none", "latent": 0.2}, "needs proposer 'cnf' and an optimizer"),
+])
+def test_a_bad_latent_setting_is_one_config_error(optimizer, message):
+    from hybridmatch.errors import ConfigError
+    from hybridmatch.search import Strategy
+
+    with pytest.raises(ConfigError, match=message):
+        Strategy.from_dict({"name": "s", "optimizer": optimizer, "proposer": {"name": "cnf", "n": 8}})
+    with pytest.raises(ConfigError, match="needs proposer 'cnf'"):
+        Strategy.from_dict({"name": "s", "optimizer": {"name": "cma", "latent": 0.2}, "proposer": {"name": "random", "n": 8}})
+
+
 def test_a_prior_share_of_the_proposals_comes_from_the_prior(toy_job):
     """``[proposer] prior``: that fraction of the proposals are prior samples, rendered and labelled
     as such, and the proposer makes only the rest; share 0 leaves the search as it was."""

@@ -230,9 +230,17 @@ class Flow(nn.Module):
         ``guidance`` w mixes ``v_uncond + w (v_cond - v_uncond)`` (w = 1: plain conditional).
         ``temperature`` scales the starting noise: below 1 the samples gather toward the modes (fewer
         far-off samples, less spread), as in truncated sampling of other generative models."""
-        c = self.encoder(mel, scalars).expand(n, -1)
-        both = torch.cat([c, self.null.expand(n, -1)])
-        x = temperature * torch.randn(n, self.cfg.dim, generator=generator)
+        x0 = temperature * torch.randn(n, self.cfg.dim, generator=generator)
+        return self.decode(self.encoder(mel, scalars), x0, steps=steps, guidance=guidance)
+
+    @torch.no_grad()
+    def decode(self, c: torch.Tensor, x0: torch.Tensor, *, steps: int = 16, guidance: float = 2.0) -> torch.Tensor:
+        """The flow's ODE from starting noise ``x0`` (n, dim) to samples, under the encoded
+        conditioning ``c`` (1, cond_dim): a deterministic, smooth map, so a search over ``x0``
+        moves over the patches the flow proposes for that target (``[optimizer] latent``)."""
+        n = x0.shape[0]
+        both = torch.cat([c.expand(n, -1), self.null.expand(n, -1)])
+        x = x0
         for i in range(steps):
             t = torch.full((2 * n,), i / steps)
             v = self.field(torch.cat([x, x]), t, both)

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..space import ParamSpace
 
-__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "checkpoint_path", "propose_from_checkpoint", "load_for", "check_options"]
+__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "checkpoint_path", "propose_from_checkpoint", "load_for", "check_options", "latent_for"]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 
@@ -80,3 +80,9 @@ def propose_from_checkpoint(kind: str, space: ParamSpace, n: int, rng: np.random
     ckpt = load_for(space, kind, checkpoint)
     return ckpt.propose(job.target, job.spec.sample_rate, job.note, job.duration, n, seed=int(rng.integers(2**31)), steps=steps, guidance=guidance,
                         temperature=temperature)
+
+
+def latent_for(space: ParamSpace, job: Any, *, checkpoint: str | None = None, steps: int = 16, guidance: float = 2.0, **_: Any) -> Any:
+    """The cnf checkpoint's noise space conditioned on ``job``'s target (``train.Latent``), for a
+    search in the flow's noise space (``[optimizer] latent``)."""
+    return load_for(space, "cnf", checkpoint).latent(job.target, job.spec.sample_rate, job.note, job.duration, steps=steps, guidance=guidance)

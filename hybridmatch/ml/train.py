@@ -29,7 +29,7 @@ from .dataset import FlowData
 from .features import level_db, logmel, scalars
 from .model import Flow, ModelConfig, Regressor, build_model
 
-__all__ = ["train", "Checkpoint", "load_checkpoint", "evaluate", "FORMAT"]
+__all__ = ["train", "Checkpoint", "Latent", "load_checkpoint", "evaluate", "FORMAT"]
 
 FORMAT = 1
 
@@ -48,16 +48,55 @@ class Checkpoint:
     def kind(self) -> str:
         return self.config.kind
 
+    def _conditioning(self, audio: np.ndarray, sample_rate: int, note: float, duration: float) -> tuple[torch.Tensor, torch.Tensor]:
+        mel = torch.from_numpy(logmel(audio, sample_rate))[None]
+        level = level_db(audio, sample_rate) if self.config.scalars == 3 else None
+        return mel, torch.from_numpy(scalars(note, duration, level))[None]
+
     def propose(self, audio: np.ndarray, sample_rate: int, note: float, duration: float, n: int, *, seed: int, steps: int = 16, guidance: float = 2.0,
                 temperature: float = 1.0) -> np.ndarray:
         """``n`` unit vectors for a target (a regressor returns its single estimate)."""
-        mel = torch.from_numpy(logmel(audio, sample_rate))[None]
-        level = level_db(audio, sample_rate) if self.config.scalars == 3 else None
-        sc = torch.from_numpy(scalars(note, duration, level))[None]
+        mel, sc = self._conditioning(audio, sample_rate, note, duration)
         gen = torch.Generator().manual_seed(seed)
         with torch.inference_mode():
             x = self.model.sample(mel, sc, n, steps=steps, guidance=guidance, temperature=temperature, generator=gen).double().numpy()
         return self.space.from_model((x + 1.0) / 2.0)
+
+    def latent(self, audio: np.ndarray, sample_rate: int, note: float, duration: float, *, steps: int = 16, guidance: float = 2.0) -> Latent:
+        """The flow's noise space for one target (``Latent``); a regression head has none."""
+        if not isinstance(self.model, Flow):
+            raise ConfigError(f"a {self.kind} checkpoint has no noise space to search; latent search needs a flow (proposer cnf)")
+        mel, sc = self._conditioning(audio, sample_rate, note, duration)
+        with torch.inference_mode():
+            c = self.model.encoder(mel, sc)
+        return Latent(self, c, steps, guidance)
+
+
+@dataclass
+class Latent:
+    """A flow's starting-noise space, conditioned on one target: ``decode(noise(n, seed))`` are
+    exactly ``Checkpoint.propose``'s samples for that seed, and ``decode`` maps any point of the
+    noise space (float64 array (n, dim)) to unit vectors, discrete choices decoded by argmax."""
+
+    checkpoint: Checkpoint
+    conditioning: torch.Tensor
+    steps: int
+    guidance: float
+
+    @property
+    def dim(self) -> int:
+        return self.checkpoint.config.dim
+
+    def noise(self, n: int, seed: int, temperature: float = 1.0) -> np.ndarray:
+        gen = torch.Generator().manual_seed(seed)
+        return (temperature * torch.randn(n, self.dim, generator=gen)).double().numpy()
+
+    def decode(self, x0: np.ndarray) -> np.ndarray:
+        model = self.checkpoint.model
+        assert isinstance(model, Flow)
+        with torch.inference_mode():
+            x = model.decode(self.conditioning, torch.as_tensor(np.atleast_2d(x0), dtype=torch.float32), steps=self.steps, guidance=self.guidance)
+        return self.checkpoint.space.from_model((x.double().numpy() + 1.0) / 2.0)
 
 
 def _payload(model: torch.nn.Module, cfg: ModelConfig, spec_meta: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:

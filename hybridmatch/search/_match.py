@@ -24,8 +24,8 @@ class MatchResult:
     wall_s: float
 
 
-def _starts(proposals: np.ndarray, losses: np.ndarray, modes: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(best proposal, member indices) of each of ``modes`` k-means clusters, best cluster first."""
+def _starts(proposals: np.ndarray, losses: np.ndarray, modes: int, rng: np.random.Generator) -> list[tuple[int, np.ndarray]]:
+    """(index of the best proposal, member indices) of each of ``modes`` k-means clusters, best cluster first."""
     from scipy.cluster.vq import kmeans2
 
     if len(proposals) == 0:
@@ -36,20 +36,21 @@ def _starts(proposals: np.ndarray, losses: np.ndarray, modes: int, rng: np.rando
     for c in range(k):
         members = np.nonzero(labels == c)[0]
         if members.size:
-            clusters.append((members[np.argmin(losses[members])], members))
+            clusters.append((int(members[np.argmin(losses[members])]), members))
     clusters.sort(key=lambda c: losses[c[0]])
-    return [(proposals[best], members) for best, members in clusters]
+    return clusters
 
 
-def _tell_proposals(optimizer: Any, space: Any, proposals: np.ndarray, losses: np.ndarray, hold: float | None) -> None:
-    """Hands already-rendered proposals to an optimizer (no extra renders): the GA's initial
-    population, the hill climber's incumbent. Optimizers that cannot take them (CMA-ES) skip."""
+def _tell_proposals(optimizer: Any, values: list[Any], losses: np.ndarray, hold: Callable[[Any], None] | None = None) -> None:
+    """Hands already-rendered proposals (as the optimizer's values) to an optimizer, with no extra
+    renders: the GA's initial population, the hill climber's incumbent. Optimizers that cannot take
+    them (CMA-ES) skip. ``hold`` is applied to each child first (``ParamSpace.hold_choices``)."""
     import nevergrad as ng
 
-    for unit, loss in zip(proposals, losses, strict=True):
-        child = optimizer.parametrization.spawn_child(new_value=space.nevergrad_value(unit))
+    for value, loss in zip(values, losses, strict=True):
+        child = optimizer.parametrization.spawn_child(new_value=value)
         if hold is not None:
-            space.hold_choices(child, hold)
+            hold(child)
         try:
             optimizer.tell(child, float(loss))
         except ng.errors.TellNotAskedNotSupportedError:
@@ -105,6 +106,55 @@ class _Race:
         self.best[mode] = min(self.best[mode], loss)
 
 
+def _optimizer_for(strategy: Strategy, param: Any, share: int, batch: int) -> Any:
+    return make_optimizer(strategy.optimizer, param, budget=share, num_workers=batch, options=dict(strategy.optimizer_options))
+
+
+def _unit_modes(space: Any, strategy: Strategy, archive: Archive, remaining: int, batch: int,
+                rng: np.random.Generator) -> tuple[list[Any], list[float]]:
+    """One optimizer per mode of everything rendered so far (the proposals, and a resumed archive's
+    renders), over the patch space; and each mode's best loss so far."""
+    seen = np.array([e.unit for e in archive.entries]).reshape(-1, space.dim)
+    losses = archive.losses
+    starts = [(seen[best], members) for best, members in _starts(seen, losses, strategy.modes, rng)]
+    while len(starts) < strategy.modes:
+        starts.append((space.default_unit() if not starts else space.sample(rng, 1)[0], np.zeros(0, dtype=int)))
+    # Raced modes may each end up with the whole rest of the budget; shared ones get a slice.
+    share = remaining if strategy.race else max(remaining // len(starts), 1)
+    optimizers = []
+    for init, members in starts:
+        sigma = spread_sigma(space, seen[members]) if strategy.spread else SIGMA
+        param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init, sigma=sigma, hold=strategy.hold)
+        optimizer = _optimizer_for(strategy, param, share, batch)
+        hold = None if strategy.hold is None else (lambda child: space.hold_choices(child, strategy.hold))
+        _tell_proposals(optimizer, [space.nevergrad_value(u) for u in seen[members]], losses[members], hold)
+        optimizers.append(optimizer)
+    return optimizers, [float(losses[m].min()) if m.size else np.inf for _, m in starts]
+
+
+def _latent_modes(latent: Any, strategy: Strategy, proposals: np.ndarray, noise: np.ndarray, losses: np.ndarray, remaining: int,
+                  batch: int, rng: np.random.Generator) -> tuple[list[Any], list[float]]:
+    """One optimizer per mode of this call's proposals, over the flow's noise space (``[optimizer]
+    latent``): the modes are clustered on the patches, and each search starts at the noise of its
+    mode's best one, with step ``strategy.latent``. Renders a resumed archive held, or prior
+    samples, have no noise to start from; with no proposals the modes start at the noise's centre
+    and at fresh draws."""
+    import nevergrad as ng
+
+    starts = [(noise[best], members) for best, members in _starts(proposals, losses, strategy.modes, rng)]
+    while len(starts) < strategy.modes:
+        starts.append((np.zeros(latent.dim) if not starts else rng.standard_normal(latent.dim), np.zeros(0, dtype=int)))
+    share = remaining if strategy.race else max(remaining // len(starts), 1)
+    optimizers = []
+    for init, members in starts:
+        param = ng.p.Array(init=init).set_mutation(sigma=strategy.latent)
+        param.random_state.seed(int(rng.integers(2**31)))
+        optimizer = _optimizer_for(strategy, param, share, batch)
+        _tell_proposals(optimizer, list(noise[members]), losses[members])
+        optimizers.append(optimizer)
+    return optimizers, [float(losses[m].min()) if m.size else np.inf for _, m in starts]
+
+
 def search(
     job: RenderJob,
     strategy: Strategy,
@@ -133,8 +183,18 @@ def search(
         left = max(budget - len(archive), 0)
         n = left if strategy.optimizer == "none" else min(strategy.n_proposals, left)
         n_prior = round(n * strategy.prior_share)
-        proposals = propose(strategy.proposer, space, n - n_prior, rng, job=job, **{**dict(strategy.proposer_options), **(context or {})})
+        options = {**dict(strategy.proposer_options), **(context or {})}
+        latent, noise = None, np.zeros((0, 0))
+        if strategy.latent:  # the same samples as the proposer's, with the noise each one came from
+            from ..ml.proposer import latent_for
+
+            latent = latent_for(space, job, **options)
+            noise = latent.noise(n - n_prior, int(rng.integers(2**31)), options.get("temperature", 1.0))
+            proposals = latent.decode(noise)
+        else:
+            proposals = propose(strategy.proposer, space, n - n_prior, rng, job=job, **options)
         prior = space.sample(rng, n_prior) if n_prior else np.zeros((0, space.dim))
+        fresh = len(archive)
         for units, origin in ((proposals, f"proposal:{strategy.proposer}"), (prior, "proposal:prior")):
             for start in range(0, len(units), batch * 4):
                 archive.extend(pool.evaluate(job, units[start : start + batch * 4]), origin=origin)
@@ -144,26 +204,19 @@ def search(
             return MatchResult(archive, interrupted, time.perf_counter() - t0)
         if len(archive) >= budget:
             return MatchResult(archive, interrupted, time.perf_counter() - t0)
-        seen = np.array([e.unit for e in archive.entries]).reshape(-1, space.dim)  # == proposals unless resumed
-        losses = archive.losses
-        starts = _starts(seen, losses, strategy.modes, rng)
-        while len(starts) < strategy.modes:
-            starts.append((space.default_unit() if not starts else space.sample(rng, 1)[0], np.zeros(0, dtype=int)))
         remaining = budget - len(archive)
-        optimizers = []
-        for init, members in starts:
-            sigma = spread_sigma(space, seen[members]) if strategy.spread else SIGMA
-            param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init, sigma=sigma, hold=strategy.hold)
-            # Raced modes may each end up with the whole rest of the budget; shared ones get a slice.
-            share = remaining if strategy.race else max(remaining // len(starts), 1)
-            optimizer = make_optimizer(strategy.optimizer, param, budget=share, num_workers=batch, options=dict(strategy.optimizer_options))
-            _tell_proposals(optimizer, space, seen[members], losses[members], strategy.hold)
-            optimizers.append(optimizer)
-        race = _Race(len(optimizers), strategy.race, [losses[m].min() if m.size else np.inf for _, m in starts])
+        if latent is None:
+            optimizers, mode_best = _unit_modes(space, strategy, archive, remaining, batch, rng)
+        else:
+            optimizers, mode_best = _latent_modes(latent, strategy, proposals, noise, archive.losses[fresh : fresh + len(noise)], remaining, batch, rng)
+        race = _Race(len(optimizers), strategy.race, mode_best)
         while len(archive) < budget:
             n = min(batch, budget - len(archive))
             asked = [(m, optimizers[m].ask()) for m in race.next(n)]
-            units = np.array([space.from_nevergrad(c.value) for _, c in asked])
+            if latent is None:
+                units = np.array([space.from_nevergrad(c.value) for _, c in asked])
+            else:
+                units = latent.decode(np.array([c.value for _, c in asked]))
             evals = pool.evaluate(job, units)
             for (m, cand), ev in zip(asked, evals, strict=True):
                 optimizers[m].tell(cand, ev.loss)

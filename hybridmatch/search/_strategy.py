@@ -31,7 +31,12 @@ class Strategy:
     (``[optimizer] spread = true``) shapes each mode's step sizes by its proposals: a coordinate on
     which they disagree is searched wider, one they agree on narrower (``_match.spread_sigma``).
     ``prior_share`` (``[proposer] prior``) is the fraction of the proposals drawn from the config's
-    prior instead of the proposer: a defensive mixture for targets the model reads badly."""
+    prior instead of the proposer: a defensive mixture for targets the model reads badly.
+    ``latent`` (``[optimizer] latent = 0.2``) > 0 makes the optimizers search the flow's starting
+    noise instead of the patch space, with that step size: each candidate is a point of the noise
+    that the flow (conditioned on the target) decodes into a patch, so the search moves over the
+    patches the flow proposes for this target, discrete choices included. It needs proposer
+    ``cnf``; ``hold`` and ``spread`` shape patch-space steps and do not apply."""
 
     name: str
     optimizer: str
@@ -44,6 +49,7 @@ class Strategy:
     hold: float | None = None
     race: int = 0
     spread: bool = False
+    latent: float = 0.0
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     description: str = ""
 
@@ -78,6 +84,13 @@ class Strategy:
         spread = opt.get("spread", False)
         if not isinstance(spread, bool):
             raise ConfigError(f"strategy {name}: [optimizer] spread must be true or false, got {spread!r}")
+        latent = opt.get("latent", 0.0)
+        if isinstance(latent, bool) or not isinstance(latent, (int, float)) or not 0.0 <= latent:
+            raise ConfigError(f"strategy {name}: [optimizer] latent must be a step size >= 0 in the flow's noise space, got {latent!r}")
+        if latent and (prop.get("name") != "cnf" or opt["name"] == "none"):
+            raise ConfigError(f"strategy {name}: [optimizer] latent searches a flow's noise space; it needs proposer 'cnf' and an optimizer")
+        if latent and (hold is not None or spread):
+            raise ConfigError(f"strategy {name}: [optimizer] hold and spread shape patch-space steps; they do not apply with latent")
         if opt["name"] == "none" and prop.get("name", "none") == "none":
             raise ConfigError(f"strategy {name}: optimizer 'none' needs a proposer")
         return cls(
@@ -92,6 +105,7 @@ class Strategy:
             hold=None if hold is None else float(hold),
             race=race,
             spread=spread,
+            latent=float(latent),
             weights=weights,
             description=str(raw.get("description", "")),
         )
