@@ -22,37 +22,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from hybridmatch.cli import resolve_strategy, resolve_synth
 from hybridmatch.compare import load_compare_target
-from hybridmatch.ml.features import level_db, logmel, scalars
 from hybridmatch.ml.proposer import load_for
 from hybridmatch.render import RenderJob, RenderPool
 
 BUDGETS = (50, 100, 200, 500)
-
-
-def decoder(ckpt, job, *, steps: int = 16, guidance: float = 2.0):
-    """x0 (n, dim) -> unit vectors, the flow's Euler ODE conditioned on ``job``'s target."""
-    model = ckpt.model
-    mel = torch.from_numpy(logmel(job.target, job.spec.sample_rate))[None]
-    level = level_db(job.target, job.spec.sample_rate) if ckpt.config.scalars == 3 else None
-    sc = torch.from_numpy(scalars(job.note, job.duration, level))[None]
-    with torch.inference_mode():
-        c = model.encoder(mel, sc)
-
-    def decode(x0: np.ndarray) -> np.ndarray:
-        n = len(x0)
-        with torch.inference_mode():
-            both = torch.cat([c.expand(n, -1), model.null.expand(n, -1)])
-            x = torch.as_tensor(x0, dtype=torch.float32)
-            for i in range(steps):
-                v = model.field(torch.cat([x, x]), torch.full((2 * n,), i / steps), both)
-                x = x + (v[n:] + guidance * (v[:n] - v[n:])) / steps
-        return ckpt.space.from_model((x.double().numpy() + 1.0) / 2.0)
-
-    return decode
 
 
 def summarize(files: list[str]) -> None:
@@ -99,10 +75,9 @@ def main() -> None:
         for path in files:
             t = load_compare_target(path, spec)
             job = RenderJob(spec, t.audio, t.note, t.duration, dict(strategy.weights))
-            decode = decoder(ckpt, job)
-            rng = np.random.default_rng(args.seed)
-            gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-            x0 = torch.randn(strategy.n_proposals, ckpt.config.dim, generator=gen).double().numpy()
+            latent = ckpt.latent(job.target, spec.sample_rate, job.note, job.duration)  # guidance 2, 16 steps, as cnf-cma
+            decode = latent.decode
+            x0 = latent.noise(strategy.n_proposals, int(np.random.default_rng(args.seed).integers(2**31)))
             units = decode(x0)
             archive = Path(args.runs) / "runs" / "cnf-cma" / path.stem / f"s{args.seed}" / "archive.jsonl"
             if archive.exists():  # archives are not committed; a run made on this machine has one

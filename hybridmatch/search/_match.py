@@ -121,12 +121,12 @@ def _unit_modes(space: Any, strategy: Strategy, archive: Archive, remaining: int
         starts.append((space.default_unit() if not starts else space.sample(rng, 1)[0], np.zeros(0, dtype=int)))
     # Raced modes may each end up with the whole rest of the budget; shared ones get a slice.
     share = remaining if strategy.race else max(remaining // len(starts), 1)
+    hold = None if strategy.hold is None else (lambda child: space.hold_choices(child, strategy.hold))
     optimizers = []
     for init, members in starts:
         sigma = spread_sigma(space, seen[members]) if strategy.spread else SIGMA
         param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init, sigma=sigma, hold=strategy.hold)
         optimizer = _optimizer_for(strategy, param, share, batch)
-        hold = None if strategy.hold is None else (lambda child: space.hold_choices(child, strategy.hold))
         _tell_proposals(optimizer, [space.nevergrad_value(u) for u in seen[members]], losses[members], hold)
         optimizers.append(optimizer)
     return optimizers, [float(losses[m].min()) if m.size else np.inf for _, m in starts]

@@ -85,7 +85,7 @@ class Strategy:
         if not isinstance(spread, bool):
             raise ConfigError(f"strategy {name}: [optimizer] spread must be true or false, got {spread!r}")
         latent = opt.get("latent", 0.0)
-        if isinstance(latent, bool) or not isinstance(latent, (int, float)) or not 0.0 <= latent:
+        if isinstance(latent, bool) or not isinstance(latent, (int, float)) or not latent >= 0.0:
             raise ConfigError(f"strategy {name}: [optimizer] latent must be a step size >= 0 in the flow's noise space, got {latent!r}")
         if latent and (prop.get("name") != "cnf" or opt["name"] == "none"):
             raise ConfigError(f"strategy {name}: [optimizer] latent searches a flow's noise space; it needs proposer 'cnf' and an optimizer")
