@@ -99,7 +99,8 @@ def test_a_held_seed_choice_is_drawn_again(optimizer):
     for hold in (None, 0.9):
         param = space.to_nevergrad(seed=1, init=seed_unit, hold=hold)
         opt = make_optimizer(optimizer, param, budget=400, num_workers=1)
-        _tell_proposals(opt, space, seed_unit[None], np.array([0.0]), hold)
+        held = None if hold is None else (lambda child, h=hold: space.hold_choices(child, h))
+        _tell_proposals(opt, [space.nevergrad_value(seed_unit)], np.array([0.0]), held)
         drawn = []
         for _ in range(200):
             cand = opt.ask()
