@@ -290,12 +290,40 @@ def test_a_latent_search_walks_the_flows_noise_from_its_best_sample(toy_job):
     best = tiny[int(np.argmin(archives[1e-7].losses[:n]))]
     assert np.abs(tiny[n:] - best).max() < 1e-3
     assert np.abs(wide[n:] - best).max(axis=1).min() > 1e-2
-    assert archives[0.5].origins[n:] == ["cma:0"] * 16
+    assert archives[0.5].origins[n:] == ["cma:latent:0"] * 16
+
+
+def test_a_handoff_ends_the_noise_search_and_the_patch_search_goes_on_from_the_best(toy_job):
+    """``[optimizer] handoff``: up to that many renders the optimizer searches the flow's noise,
+    then a patch-space optimizer starts from the best render so far; an archive resumed past the
+    handoff goes straight to the patch space."""
+    import dataclasses
+
+    n = 8
+    strategy = dataclasses.replace(load_strategy(ROOT / "strategies" / "cnf-latent.toml"), n_proposals=n, latent=0.5, handoff=n + 12,
+                                   optimizer_options={"popsize": 4, "elitist": True, "scale": 1e-4})
+    archive = Archive(None)
+    search(toy_job, strategy, RenderPool(1, backend="sequential"), archive, budget=n + 20, seed=3, batch=4)
+    assert archive.origins[n:] == ["cma:latent:0"] * 12 + ["cma:0"] * 8
+    units = np.array([e.unit for e in archive.entries])
+    best = units[int(np.argmin(archive.losses[: n + 12]))]
+    space = toy_job.spec.space
+    searched = [i for i, p in enumerate(space.params) if p.kind != "choice"]
+    assert np.abs(units[n + 12 :, searched] - best[searched]).max() < 1e-2  # the patch phase's tiny steps sit at the best
+    first = units[int(np.argmin(archive.losses[:n]))]
+    assert np.abs(units[n : n + 12] - first).max(axis=1).min() > 1e-2  # the noise step (0.5) is not shrunk by scale
+
+    resumed = Archive(None)  # holds n + 12 renders: new proposals, then the patch phase at once
+    resumed.extend(archive.entries[: n + 12])
+    search(toy_job, strategy, RenderPool(1, backend="sequential"), resumed, budget=2 * n + 20, seed=3, batch=4)
+    assert resumed.origins[n + 12 :] == ["proposal:cnf"] * n + ["cma:0"] * 8
 
 
 @pytest.mark.parametrize("optimizer, proposer, message", [
     ({"name": "cma", "latent": -0.1}, "cnf", "latent must be a step size"),
-    ({"name": "cma", "latent": 0.2, "hold": 0.8}, "cnf", "do not apply with latent"),
+    ({"name": "cma", "latent": 0.2, "hold": 0.8}, "cnf", "with latent they need a handoff"),
+    ({"name": "cma", "latent": 0.2, "handoff": 2.5}, "cnf", "handoff must be a whole number"),
+    ({"name": "cma", "handoff": 100}, "cnf", "handoff ends a noise-space search; it needs latent"),
     ({"name": "none", "latent": 0.2}, "cnf", "needs proposer 'cnf' and an optimizer"),
     ({"name": "cma", "latent": 0.2}, "random", "needs proposer 'cnf' and an optimizer"),
 ])

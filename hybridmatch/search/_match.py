@@ -138,7 +138,8 @@ def _latent_modes(latent: Any, strategy: Strategy, proposals: np.ndarray, noise:
     latent``): the modes are clustered on the patches, and each search starts at the noise of its
     mode's best one, with step ``strategy.latent``. Renders a resumed archive held, or prior
     samples, have no noise to start from; with no proposals the modes start at the noise's centre
-    and at fresh draws."""
+    and at fresh draws. ``latent`` is the step in the noise itself: the optimizer's ``scale`` sizes
+    patch-space steps (after a ``handoff``), so it is divided out here."""
     import nevergrad as ng
 
     starts = [(noise[best], members) for best, members in _starts(proposals, losses, strategy.modes, rng)]
@@ -147,7 +148,7 @@ def _latent_modes(latent: Any, strategy: Strategy, proposals: np.ndarray, noise:
     share = remaining if strategy.race else max(remaining // len(starts), 1)
     optimizers = []
     for init, members in starts:
-        param = ng.p.Array(init=init).set_mutation(sigma=strategy.latent)
+        param = ng.p.Array(init=init).set_mutation(sigma=strategy.latent / float(strategy.optimizer_options.get("scale", 1.0)))
         param.random_state.seed(int(rng.integers(2**31)))
         optimizer = _optimizer_for(strategy, param, share, batch)
         _tell_proposals(optimizer, list(noise[members]), losses[members])
@@ -204,14 +205,23 @@ def search(
             return MatchResult(archive, interrupted, time.perf_counter() - t0)
         if len(archive) >= budget:
             return MatchResult(archive, interrupted, time.perf_counter() - t0)
-        remaining = budget - len(archive)
+        # With a handoff, the noise-space search ends at that many renders (or never starts, for an
+        # archive resumed past it) and patch-space optimizers take over from the best renders so far.
+        handoff = strategy.handoff if latent is not None and strategy.handoff else budget
+        if len(archive) >= handoff:
+            latent = None
         if latent is None:
-            optimizers, mode_best = _unit_modes(space, strategy, archive, remaining, batch, rng)
+            optimizers, mode_best = _unit_modes(space, strategy, archive, budget - len(archive), batch, rng)
         else:
-            optimizers, mode_best = _latent_modes(latent, strategy, proposals, noise, archive.losses[fresh : fresh + len(noise)], remaining, batch, rng)
+            optimizers, mode_best = _latent_modes(latent, strategy, proposals, noise, archive.losses[fresh : fresh + len(noise)],
+                                                  handoff - len(archive), batch, rng)
         race = _Race(len(optimizers), strategy.race, mode_best)
         while len(archive) < budget:
-            n = min(batch, budget - len(archive))
+            if latent is not None and len(archive) >= handoff:
+                latent = None
+                optimizers, mode_best = _unit_modes(space, strategy, archive, budget - len(archive), batch, rng)
+                race = _Race(len(optimizers), strategy.race, mode_best)
+            n = min(batch, (handoff if latent is not None else budget) - len(archive))
             asked = [(m, optimizers[m].ask()) for m in race.next(n)]
             if latent is None:
                 units = np.array([space.from_nevergrad(c.value) for _, c in asked])
@@ -222,7 +232,8 @@ def search(
                 optimizers[m].tell(cand, ev.loss)
                 race.tell(m, ev.loss)
             for m in sorted({m for m, _ in asked}):
-                archive.extend([ev for (mm, _), ev in zip(asked, evals, strict=True) if mm == m], origin=f"{strategy.optimizer}:{m}")
+                archive.extend([ev for (mm, _), ev in zip(asked, evals, strict=True) if mm == m],
+                               origin=f"{strategy.optimizer}:{m}" if latent is None else f"{strategy.optimizer}:latent:{m}")
             if on_batch:
                 on_batch(archive)
     except KeyboardInterrupt:

@@ -36,7 +36,11 @@ class Strategy:
     noise instead of the patch space, with that step size: each candidate is a point of the noise
     that the flow (conditioned on the target) decodes into a patch, so the search moves over the
     patches the flow proposes for this target, discrete choices included. It needs proposer
-    ``cnf``; ``hold`` and ``spread`` shape patch-space steps and do not apply."""
+    ``cnf``. ``handoff`` (``[optimizer] handoff = 200``) ends that noise-space search once the
+    archive holds that many renders: from there the optimizers search the patch space from the best
+    renders so far, as without ``latent`` (the flow finds the region, patch-space steps refine past
+    what it proposes). ``hold`` and ``spread`` shape patch-space steps, so with ``latent`` they need
+    a ``handoff``, and apply after it."""
 
     name: str
     optimizer: str
@@ -50,6 +54,7 @@ class Strategy:
     race: int = 0
     spread: bool = False
     latent: float = 0.0
+    handoff: int = 0
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     description: str = ""
 
@@ -89,8 +94,13 @@ class Strategy:
             raise ConfigError(f"strategy {name}: [optimizer] latent must be a step size >= 0 in the flow's noise space, got {latent!r}")
         if latent and (prop.get("name") != "cnf" or opt["name"] == "none"):
             raise ConfigError(f"strategy {name}: [optimizer] latent searches a flow's noise space; it needs proposer 'cnf' and an optimizer")
-        if latent and (hold is not None or spread):
-            raise ConfigError(f"strategy {name}: [optimizer] hold and spread shape patch-space steps; they do not apply with latent")
+        handoff = opt.get("handoff", 0)
+        if isinstance(handoff, bool) or not isinstance(handoff, int) or handoff < 0:
+            raise ConfigError(f"strategy {name}: [optimizer] handoff must be a whole number of renders >= 0, got {handoff!r}")
+        if handoff and not latent:
+            raise ConfigError(f"strategy {name}: [optimizer] handoff ends a noise-space search; it needs latent > 0")
+        if latent and not handoff and (hold is not None or spread):
+            raise ConfigError(f"strategy {name}: [optimizer] hold and spread shape patch-space steps; with latent they need a handoff to the patch space")
         if opt["name"] == "none" and prop.get("name", "none") == "none":
             raise ConfigError(f"strategy {name}: optimizer 'none' needs a proposer")
         return cls(
@@ -106,6 +116,7 @@ class Strategy:
             race=race,
             spread=spread,
             latent=float(latent),
+            handoff=handoff,
             weights=weights,
             description=str(raw.get("description", "")),
         )
