@@ -31,12 +31,15 @@ from .engine import Progress, atomic_write
 from .errors import ConfigError
 from .objectives import PARETO_KEYS
 from .render import RenderJob, RenderPool
-from .search import Archive, Strategy, search
+from .search import Archive, Strategy, returned_set, search
 
 __all__ = ["compare", "AUDIO_EXTS", "load_compare_target"]
 
 AUDIO_EXTS = (".wav", ".flac", ".aif", ".aiff", ".mp3")
 METRICS = ("mss", "wmfcc", "sot", "rms_cosine")
+KEEP = 8  # run's default --keep: the returned set is measured as run would return it
+SET_COLUMNS = (("first_mss", "first MSS"), ("median_mss", "median MSS"), ("last_mss", "last MSS"), ("choice_sets", "choice sets"),
+               ("param_spread", "param spread"), ("audio_spread", "audio spread"))
 
 
 def _targets(folder: Path) -> list[Path]:
@@ -136,6 +139,7 @@ def compare(
     out.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
     curves: dict[str, list[np.ndarray]] = {s.name: [] for s in strategies}
+    sets: dict[str, list[dict[str, float]]] = {s.name: [] for s in strategies}
     total = len(files) * len(strategies) * seeds
     progress = Progress(total, quiet=quiet, label="compare")
     done_count = 0
@@ -154,6 +158,9 @@ def compare(
                         if "curve" not in info:  # written before curves were kept: rebuild from the archive
                             info["curve"] = _curve(Archive.load(run_dir / "archive.jsonl"))
                             atomic_write(done, json.dumps(info).encode())
+                        if "set" not in info and (run_dir / "archive.jsonl").exists():  # before sets were kept
+                            info["set"] = returned_set(Archive.load(run_dir / "archive.jsonl").entries, spec.space, keep=KEEP)
+                            atomic_write(done, json.dumps(info).encode())
                     elif report_only:  # summarize what has finished; run nothing
                         continue
                     else:
@@ -164,8 +171,11 @@ def compare(
                         if result.interrupted:
                             raise KeyboardInterrupt
                         info = {"wall_s": time.perf_counter() - t0, "renders": len(archive), "curve": _curve(archive),
-                                "strategy": _definition(strategy), "checkpoint": checkpoint}
+                                "strategy": _definition(strategy), "checkpoint": checkpoint,
+                                "set": returned_set(archive.entries, spec.space, keep=KEEP)}
                         atomic_write(done, json.dumps(info).encode())
+                    if info.get("set"):
+                        sets[strategy.name].append(info["set"])
                     renders = int(info["renders"])
                     curves[strategy.name].append(np.array([_at(info["curve"], n)[1] for n in range(1, renders + 1)]))
                     for row in _rows(info["curve"], budgets):
@@ -181,7 +191,7 @@ def compare(
     writer.writeheader()
     writer.writerows(records)
     atomic_write(out / "runs.csv", buf.getvalue().encode())
-    summary = _summary(records, strategies, budgets, curves, spec, len(files), seeds, targets)
+    summary = _summary(records, strategies, budgets, curves, spec, len(files), seeds, targets, sets)
     atomic_write(out / "summary.md", summary.encode())
     _plot(curves, out / "anytime.png", f"{spec.backend} / {spec.space.name}")
     _plot_targets(records, [s.name for s in strategies], max(budgets), out / "targets.png", f"{spec.backend} / {spec.space.name}")
@@ -194,7 +204,7 @@ def _q(values: Sequence[float]) -> str:
 
 
 def _summary(records: list[dict[str, Any]], strategies: Sequence[Strategy], budgets: Sequence[int], curves: dict[str, list[np.ndarray]],
-             spec: Any, n_targets: int, seeds: int, targets: Path) -> str:
+             spec: Any, n_targets: int, seeds: int, targets: Path, sets: dict[str, list[dict[str, float]]]) -> str:
     names = [s.name for s in strategies if curves[s.name]]  # strategies with at least one finished run
     finished = len({(r["strategy"], r["target"], r["seed"]) for r in records})
     lines = [
@@ -232,6 +242,16 @@ def _summary(records: list[dict[str, Any]], strategies: Sequence[Strategy], budg
             hit = np.nonzero(medians[a] <= goal)[0]
             cells.append(str(int(hit[0]) + 1) if hit.size else f">{len(medians[a])}")
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    if any(sets.get(n) for n in names):
+        lines += ["", f"## the returned set at budget {b}", "",
+                  f"What `run --keep {KEEP}` would return from each run's archive (`select_diverse`): the MSS of its first, median and last "
+                  "patch, how many distinct sets of discrete choices it holds, and its mean pairwise distance in parameters (unit space, "
+                  "modulo the synth's symmetries) and in audio (RMS between the renders' fingerprints). Runs whose archive was not kept "
+                  "(copied in as `done.json` only) are left out; `runs` says how many are in.", "",
+                  "| strategy | runs | " + " | ".join(label for _, label in SET_COLUMNS) + " |", "|---|---:|" + "---:|" * len(SET_COLUMNS)]
+        for n in names:
+            if sets.get(n):
+                lines.append(f"| {n} | {len(sets[n])} | " + " | ".join(_q([x[k] for x in sets[n]]) for k, _ in SET_COLUMNS) + " |")
     lines += ["", "![anytime MSS](anytime.png)", "", "![MSS per target](targets.png)", ""]
     return "\n".join(lines)
 

@@ -185,6 +185,12 @@ def test_compare_reads_small_budgets_off_one_run_and_resumes(tmp_path, toy_spec)
     for png in ("anytime.png", "targets.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## budget 5" in summary and "pairwise win rate" in summary and "renders to reach" in summary
+    assert "## the returned set at budget 20" in summary
+    # each done.json keeps what run would return from the archive, measured as a set
+    info = json.loads((out / "runs" / "cma" / "t1" / "s1" / "done.json").read_text())
+    from hybridmatch.search import returned_set
+
+    assert info["set"] == pytest.approx(returned_set(Archive.load(out / "runs" / "cma" / "t1" / "s1" / "archive.jsonl").entries, toy_spec.space), rel=1e-4)  # the archive rounds fingerprints
     # one run of 20 renders; the budget-5 row is the best-loss candidate among its first 5 renders
     archive = Archive.load(out / "runs" / "cma" / "t1" / "s1" / "archive.jsonl")
     assert len(archive) == 20
@@ -199,6 +205,12 @@ def test_compare_reads_small_budgets_off_one_run_and_resumes(tmp_path, toy_spec)
     again = compare(folder, toy_spec, strategies, budgets=[5, 20], seeds=2, workers=1, out=out, quiet=True)
     changed = [p for p in done if p.stat().st_mtime_ns != stamps[p]]
     assert changed == [out / "runs" / "random" / "t2" / "s0" / "done.json"]
+    # a run recorded before sets were kept gets its set from its archive
+    old = out / "runs" / "random" / "t1" / "s0" / "done.json"
+    kept = json.loads(old.read_text())
+    old.write_text(json.dumps({k: v for k, v in kept.items() if k != "set"}))
+    compare(folder, toy_spec, strategies, budgets=[5, 20], seeds=2, workers=1, out=out, quiet=True, report_only=True)
+    assert json.loads(old.read_text())["set"] == pytest.approx(kept["set"])
     rerun = list(csv.DictReader((out / "runs.csv").open()))
     drop = lambda rs: [{k: v for k, v in r.items() if k != "wall_s"} for r in rs]  # noqa: E731
     assert drop(rerun) == drop(rows)  # deterministic: the redone run scored exactly as before

@@ -162,6 +162,27 @@ def test_diverse_selection_has_no_near_duplicates(toy_job):
                 assert space.distance(evals[i].unit, evals[j].unit) >= 0.05
 
 
+def test_the_returned_set_is_measured_as_run_returns_it(toy_job):
+    """``returned_set``: the chosen patches' MSS in rank order, their distinct choice sets and spreads.
+    Near-copies of one patch are skipped, so a set built from copies plus two others has 3 members."""
+    from hybridmatch.search import returned_set
+
+    space = toy_job.spec.space
+    units = space.sample(np.random.default_rng(1), 3)
+    copies = np.clip(np.concatenate([units[:1] + 1e-4 * k for k in range(6)] + [units[1:]]), 0, 1)
+    evals = evaluate_units(toy_job, copies)
+    chosen = [evals[i] for i in select_diverse(evals, space, keep=8)]
+    stats = returned_set(evals, space, keep=8)
+    assert stats["returned"] == len(chosen) == 3
+    assert stats["first_mss"] == chosen[0].objectives["mss"] and stats["last_mss"] == chosen[-1].objectives["mss"]
+    choices = [i for i, p in enumerate(space.params) if p.kind == "choice"]
+    assert stats["choice_sets"] == len({tuple(e.unit[choices]) for e in chosen}) >= 1
+    assert stats["param_spread"] == pytest.approx(np.mean([space.distance(chosen[a].unit, chosen[b].unit) for a, b in ((0, 1), (0, 2), (1, 2))]))
+    assert stats["audio_spread"] > 0.15  # select_diverse keeps nothing closer than that
+    one = returned_set(evals[:6], space, keep=8)  # copies only: one patch, no spread
+    assert one["returned"] == 1 and one["param_spread"] == 0.0 and one["audio_spread"] == 0.0
+
+
 def test_the_parent_keeps_its_ctrl_c_handler(toy_job):
     """joblib runs n_jobs=1 in the calling process; the workers' SIGINT-ignore must not leak into it
     (it would also be inherited by every child, so Ctrl-C would stop nothing)."""

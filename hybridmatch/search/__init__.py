@@ -3,7 +3,7 @@
 from ._archive import Archive
 from ._match import ROUND, MatchResult, search
 from ._optimizers import OPTIMIZERS, make_optimizer, register_optimizer
-from ._pareto import pareto_ranks, select_diverse
+from ._pareto import pareto_ranks, returned_set, select_diverse
 from ._refine import Refinement, refine_analysis, refine_cost
 from ._strategy import PROPOSERS, Strategy, load_strategy, propose
 
@@ -21,6 +21,7 @@ __all__ = [
     "propose",
     "refine_analysis",
     "refine_cost",
+    "returned_set",
     "register_optimizer",
     "search",
     "select_diverse",

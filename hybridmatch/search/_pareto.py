@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,7 +11,7 @@ from ..objectives import PARETO_KEYS
 from ..render import Evaluation
 from ..space import ParamSpace
 
-__all__ = ["pareto_ranks", "select_diverse"]
+__all__ = ["pareto_ranks", "returned_set", "select_diverse"]
 
 
 def pareto_ranks(points: np.ndarray) -> np.ndarray:
@@ -68,3 +69,28 @@ def select_diverse(
             if len(chosen) == keep:
                 break
     return chosen
+
+
+def returned_set(entries: Sequence[Evaluation], space: ParamSpace, *, keep: int = 8) -> dict[str, float]:
+    """What ``run --keep`` would return from ``entries``, measured as a set: the MSS of its first
+    (best-ranked), median and last patch; how many came back; how many distinct sets of discrete
+    choices they hold; and their mean pairwise distance in parameters (modulo the space's
+    symmetries) and in audio (RMS between fingerprints, the measure ``select_diverse`` uses). A
+    search that spends its budget around one point returns near-duplicates, which are skipped, so its
+    later patches come from further down the archive."""
+    chosen = [entries[i] for i in select_diverse(entries, space, keep=keep)]
+    if not chosen:
+        return {}
+    mss = np.array([e.objectives["mss"] for e in chosen])
+    choices = [i for i, p in enumerate(space.params) if p.kind == "choice"]
+    pairs = list(itertools.combinations(chosen, 2))
+    audio = [float(np.sqrt(np.mean((a.fingerprint - b.fingerprint) ** 2))) for a, b in pairs if a.fingerprint.size and b.fingerprint.size]
+    return {
+        "first_mss": float(mss[0]),
+        "median_mss": float(np.median(mss)),
+        "last_mss": float(mss[-1]),
+        "returned": len(chosen),
+        "choice_sets": len({tuple(np.round(e.unit[choices], 6)) for e in chosen}),
+        "param_spread": float(np.mean([space.distance(a.unit, b.unit) for a, b in pairs])) if pairs else 0.0,
+        "audio_spread": float(np.mean(audio)) if audio else 0.0,
+    }
