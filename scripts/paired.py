@@ -2,6 +2,7 @@
 over the shared (target, seed) pairs and how often the first is lower, as markdown.
 
     python scripts/paired.py FOLDER:STRATEGY FOLDER:STRATEGY [--metric mss,wmfcc] [--by-target BUDGET]
+    python scripts/paired.py FOLDER:STRATEGY FOLDER:STRATEGY --set    # the returned sets (done.json), at the runs' full budget
 
 The two sides may come from different folders (a strategy rerun under a new definition next to the
 old runs), so long as they share targets and seeds.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 from pathlib import Path
 
 from hybrid_claims import compare  # medians over the shared pairs and the left side's win rate
@@ -24,15 +26,31 @@ def side(spec: str, metrics: list[str]) -> dict[tuple[int, str, int], dict[str, 
                 for r in csv.DictReader(f) if r["strategy"] == strategy}
 
 
+SET_METRICS = "first_mss,median_mss,last_mss,param_spread,audio_spread"
+
+
+def side_sets(spec: str, metrics: list[str]) -> dict[tuple[int, str, int], dict[str, float]]:
+    """(renders, target, seed) -> the returned set's measures of one strategy's runs that have one."""
+    folder, _, strategy = spec.rpartition(":")
+    out = {}
+    for done in sorted((Path(folder) / "runs" / strategy).glob("*/s*/done.json")):
+        info = json.loads(done.read_text())
+        if info.get("set"):
+            out[int(info["renders"]), done.parent.parent.name, int(done.parent.name[1:])] = {m: float(info["set"][m]) for m in metrics}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("left")
     ap.add_argument("right")
-    ap.add_argument("--metric", default="mss,wmfcc")
+    ap.add_argument("--metric", help=f"comma-separated (default mss,wmfcc; with --set {SET_METRICS})")
+    ap.add_argument("--set", action="store_true", help="pair the runs' returned sets (compare's done.json) instead of their best")
     ap.add_argument("--by-target", type=int, metavar="BUDGET", help="one row per target at BUDGET (over its seeds) instead of one per budget")
     args = ap.parse_args()
-    metrics = args.metric.split(",")
-    a, b = side(args.left, metrics), side(args.right, metrics)
+    metrics = (args.metric or (SET_METRICS if args.set else "mss,wmfcc")).split(",")
+    read = side_sets if args.set else side
+    a, b = read(args.left, metrics), read(args.right, metrics)
     keys = sorted(set(a) & set(b))
     if args.by_target is not None:
         keys = [k for k in keys if k[0] == args.by_target]
@@ -42,7 +60,7 @@ def main() -> None:
     group = (lambda k: k[1]) if args.by_target is not None else (lambda k: k[0])
     label = f"target (at {args.by_target})" if args.by_target is not None else "budget"
     print(f"`{args.left}` (left) against `{args.right}` (right)\n")
-    print(f"| {label} | pairs | " + " | ".join(f"{m} left / right | left wins ({m})" for m in metrics) + " |")
+    print(f"| {label} | pairs | " + " | ".join(f"{m} left / right | left {'lower' if args.set else 'wins'} ({m})" for m in metrics) + " |")
     print("|---|---:|" + "---|---:|" * len(metrics))
     for name in sorted({group(k) for k in keys}):
         # hybrid_claims.compare takes side -> (target, seed) -> metrics

@@ -21,8 +21,8 @@ __all__ = [
     "propose",
     "refine_analysis",
     "refine_cost",
-    "returned_set",
     "register_optimizer",
+    "returned_set",
     "search",
     "select_diverse",
 ]
