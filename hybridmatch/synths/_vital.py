@@ -16,8 +16,11 @@ Vital keeps state between notes, which would make a render depend on the renders
   such controls in ``meta.stateful``; when one is non-zero the engine is rebuilt from the base preset
   (about 60 ms more). ``vital-simple`` keeps chorus and delay off so it never pays that.
 
-Reverb, unison and oscillators start clean once random phase and reverb chorus are off, so a render
-then depends only on its own parameters (to about 1e-4, the re-render noise floor).
+Reverb, unison and oscillators start clean once random phase and reverb chorus are off. Filter
+state does not: a voice's filter memory and smoothed (modulated) cutoff survive the pre-roll, during
+which no voice runs. So for some patches the first render after another patch differs from the next
+one, by up to about 0.4 MSS (measured: ``scripts/render_history.py``, results/hybrid-vs-search.md, stop 22).
+A new engine per render makes renders exact, at 2.5 times the cost; not done yet.
 """
 
 from __future__ import annotations
