@@ -181,13 +181,17 @@ def evaluate_units(job: RenderJob, units: np.ndarray) -> list[Evaluation]:
 
 
 def render_units(job: RenderJob, units: np.ndarray, with_presets: bool = True) -> list[tuple[np.ndarray, bytes]]:
-    """Audio and native preset bytes for each unit vector (used for the few returned patches only)."""
+    """Audio and native preset bytes for each unit vector (used for the few returned patches only).
+
+    Each is rendered on a new synth instance, so its audio (and the scores ``run`` reports for it) is
+    the sound of the preset as loaded, whatever the worker rendered before: Vital keeps filter state
+    from one render to the next (``scripts/render_history.py``; results/hybrid-vs-search.md, stop 22)."""
     import tempfile
     from pathlib import Path
 
-    synth, _ = _worker_state(job)
     out = []
     for unit in np.atleast_2d(units):
+        synth = job.spec.build()
         values = job.spec.space.to_native(unit)
         with _watchdog(job.spec.timeout):
             audio = synth.render(values, note=job.note, duration=job.duration, seconds=job.seconds)

@@ -111,3 +111,19 @@ def test_dexed_render_depends_on_the_patch_alone(configs):
         synth.render(values, note=60, duration=0.3, seconds=0.5)
     assert np.array_equal(synth.render(patches[0], note=60, duration=0.3, seconds=0.5), first)
     assert np.array_equal(spec.build().render(patches[0], note=60, duration=0.3, seconds=0.5), first)
+
+
+def test_returned_vital_patches_sound_as_loaded_whatever_the_worker_rendered_before(configs):
+    """Vital keeps filter state from one render to the next (results/hybrid-vs-search.md, stop 22): this
+    patch (seed 0, index 5) renders differently after others. The returned patches are rendered on a
+    new instance each, so their audio is the preset's sound as loaded, not the worker's history."""
+    from hybridmatch.render import RenderJob, evaluate_units, render_units
+
+    spec = load_synth(configs / "vital-simple.toml")
+    units = spec.space.sample(np.random.default_rng(0), 12)
+    fresh = spec.build().render(spec.space.to_native(units[5]), note=60, duration=0.5, seconds=1.0)
+    job = RenderJob(spec, fresh, 60, 0.5)
+    evaluate_units(job, units[6:])  # the worker's cached instance renders other patches first
+    (audio, preset), = render_units(job, units[5:6])
+    np.testing.assert_array_equal(audio, fresh)
+    assert preset  # the .vital bytes come along

@@ -20,7 +20,9 @@ Reverb, unison and oscillators start clean once random phase and reverb chorus a
 state does not: a voice's filter memory and smoothed (modulated) cutoff survive the pre-roll, during
 which no voice runs. So for some patches the first render after another patch differs from the next
 one, by up to about 0.4 MSS (measured: ``scripts/render_history.py``, results/hybrid-vs-search.md, stop 22).
-A new engine per render makes renders exact, at 2.5 times the cost; not done yet.
+A new engine per render makes renders exact, at 2.5 times the cost: the search does not pay it (its
+renders carry that state), but the returned patches are rendered on a new instance each
+(``render.render_units``), so what ``run`` writes and scores is the preset's sound as loaded.
 """
 
 from __future__ import annotations
