@@ -78,9 +78,12 @@ def _checkpoint(strategy: Strategy, space: Any) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
 
 
-def _check_definition(info: dict[str, Any], strategy: Strategy, done: Path, checkpoint: str | None = None) -> None:
-    """A finished run is reused only under the definition and checkpoint it was made with (runs
-    from before either was recorded are taken as they are)."""
+def _check_definition(info: dict[str, Any], strategy: Strategy, done: Path, checkpoint: str | None = None, synth: str | None = None) -> None:
+    """A finished run is reused only under the definition, checkpoint and synth config it was made
+    with (runs from before one was recorded are taken as they are). The synth config is its
+    ``SynthSpec.key``: the backend, the space (ranges, priors, fixed controls, ``meta`` such as
+    Vital's ``stateful``), the sample rate and the options; a change to any of them changes what a
+    render sounds like or what a search samples."""
     # A field added to Strategy after a run was recorded takes its default (which keeps the old behaviour).
     recorded = {**_definition(Strategy(name="", optimizer="")), **info.get("strategy", {})}
     if "strategy" in info and recorded != _definition(strategy):
@@ -89,6 +92,9 @@ def _check_definition(info: dict[str, Any], strategy: Strategy, done: Path, chec
     if info.get("checkpoint") and info["checkpoint"] != checkpoint:
         raise ConfigError(f"{done.parent} was run with another checkpoint for strategy {strategy.name!r} "
                           f"(sha256 {info['checkpoint']}, now {checkpoint}); use a new --out (or delete those runs) to compare this one")
+    if info.get("synth") and synth is not None and info["synth"] != synth:
+        raise ConfigError(f"{done.parent} was run with another synth config (key {info['synth']}, now {synth}); "
+                          "use a new --out (or delete those runs) to compare under this one")
 
 
 def _curve(archive: Archive) -> list[list[float]]:
@@ -154,7 +160,7 @@ def compare(
                     done = run_dir / "done.json"
                     if done.exists():
                         info = json.loads(done.read_text())
-                        _check_definition(info, strategy, done, checkpoint)
+                        _check_definition(info, strategy, done, checkpoint, spec.key[:16])
                         if "curve" not in info:  # written before curves were kept: rebuild from the archive
                             info["curve"] = _curve(Archive.load(run_dir / "archive.jsonl"))
                             atomic_write(done, json.dumps(info).encode())
@@ -171,7 +177,7 @@ def compare(
                         if result.interrupted:
                             raise KeyboardInterrupt
                         info = {"wall_s": time.perf_counter() - t0, "renders": len(archive), "curve": _curve(archive),
-                                "strategy": _definition(strategy), "checkpoint": checkpoint,
+                                "strategy": _definition(strategy), "checkpoint": checkpoint, "synth": spec.key[:16],
                                 "set": returned_set(archive.entries, spec.space, keep=KEEP)}
                         atomic_write(done, json.dumps(info).encode())
                     if info.get("set"):

@@ -228,6 +228,10 @@ def test_compare_reads_small_budgets_off_one_run_and_resumes(tmp_path, toy_spec)
     _check_definition(info, strategies[1], done[0])
     with pytest.raises(ConfigError, match="another definition"):
         _check_definition(info, dataclasses.replace(strategies[1], race=8), done[0])
+    # runs made under another synth config (here another sample rate) are not mixed in either
+    assert json.loads(done[0].read_text())["synth"] == toy_spec.key[:16]
+    with pytest.raises(ConfigError, match="another synth config"):
+        compare(folder, dataclasses.replace(toy_spec, sample_rate=22050), strategies, budgets=[5, 20], seeds=2, workers=1, out=out, quiet=True)
 
 
 def test_compare_will_not_mix_runs_of_a_retrained_checkpoint(tmp_path, toy_spec):
