@@ -141,6 +141,7 @@ def compare(
     for strategy in strategies:
         strategy.check(spec.space)
     checkpoints = {s.name: _checkpoint(s, spec.space) for s in strategies}
+    synth_key = spec.key[:16]
     max_budget = max(budgets)
     out.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
@@ -160,12 +161,14 @@ def compare(
                     done = run_dir / "done.json"
                     if done.exists():
                         info = json.loads(done.read_text())
-                        _check_definition(info, strategy, done, checkpoint, spec.key[:16])
-                        if "curve" not in info:  # written before curves were kept: rebuild from the archive
-                            info["curve"] = _curve(Archive.load(run_dir / "archive.jsonl"))
-                            atomic_write(done, json.dumps(info).encode())
-                        if "set" not in info and (run_dir / "archive.jsonl").exists():  # before sets were kept
-                            info["set"] = returned_set(Archive.load(run_dir / "archive.jsonl").entries, spec.space, keep=KEEP)
+                        _check_definition(info, strategy, done, checkpoint, synth_key)
+                        # Written before curves (or sets) were kept: rebuild them from the archive.
+                        if "curve" not in info or ("set" not in info and (run_dir / "archive.jsonl").exists()):
+                            kept = Archive.load(run_dir / "archive.jsonl")
+                            if "curve" not in info:
+                                info["curve"] = _curve(kept)
+                            if "set" not in info:
+                                info["set"] = returned_set(kept.entries, spec.space, keep=KEEP)
                             atomic_write(done, json.dumps(info).encode())
                     elif report_only:  # summarize what has finished; run nothing
                         continue
@@ -177,7 +180,7 @@ def compare(
                         if result.interrupted:
                             raise KeyboardInterrupt
                         info = {"wall_s": time.perf_counter() - t0, "renders": len(archive), "curve": _curve(archive),
-                                "strategy": _definition(strategy), "checkpoint": checkpoint, "synth": spec.key[:16],
+                                "strategy": _definition(strategy), "checkpoint": checkpoint, "synth": synth_key,
                                 "set": returned_set(archive.entries, spec.space, keep=KEEP)}
                         atomic_write(done, json.dumps(info).encode())
                     if info.get("set"):

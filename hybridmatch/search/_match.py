@@ -208,18 +208,16 @@ def search(
         # With a handoff, the noise-space search ends at that many renders (or never starts, for an
         # archive resumed past it) and patch-space optimizers take over from the best renders so far.
         handoff = strategy.handoff if latent is not None and strategy.handoff else budget
-        if len(archive) >= handoff:
-            latent = None
-        if latent is None:
-            optimizers, mode_best = _unit_modes(space, strategy, archive, budget - len(archive), batch, rng)
-        else:
-            optimizers, mode_best = _latent_modes(latent, strategy, proposals, noise, archive.losses[fresh : fresh + len(noise)],
-                                                  handoff - len(archive), batch, rng)
-        race = _Race(len(optimizers), strategy.race, mode_best)
+        optimizers: list[Any] = []
         while len(archive) < budget:
             if latent is not None and len(archive) >= handoff:
-                latent = None
-                optimizers, mode_best = _unit_modes(space, strategy, archive, budget - len(archive), batch, rng)
+                latent, optimizers = None, []
+            if not optimizers:
+                if latent is None:
+                    optimizers, mode_best = _unit_modes(space, strategy, archive, budget - len(archive), batch, rng)
+                else:
+                    optimizers, mode_best = _latent_modes(latent, strategy, proposals, noise, archive.losses[fresh : fresh + len(noise)],
+                                                          handoff - len(archive), batch, rng)
                 race = _Race(len(optimizers), strategy.race, mode_best)
             n = min(batch, (handoff if latent is not None else budget) - len(archive))
             asked = [(m, optimizers[m].ask()) for m in race.next(n)]
