@@ -16,11 +16,11 @@ Vital keeps state between notes, which would make a render depend on the renders
   such controls in ``meta.stateful``; when one is non-zero the engine is rebuilt from the base preset
   (about 60 ms more). ``vital-simple`` keeps chorus and delay off so it never pays that.
 
-Reverb, unison and oscillators start clean once random phase and reverb chorus are off. Filter
-state does not: a voice's filter memory and smoothed (modulated) cutoff survive the pre-roll, during
-which no voice runs. So for some patches the first render after another patch differs from the next
-one, by up to about 0.4 MSS (measured: ``scripts/render_history.py``, results/hybrid-vs-search.md, stop 22).
-A new engine per render makes renders exact, at 2.5 times the cost: the search does not pay it (its
+Reverb, unison and oscillators start clean once random phase and reverb chorus are off, but not
+everything does (most likely a voice's filter state, which the pre-roll does not run): about half of
+the prior's patches render differently after other patches, by up to several MSS
+(``scripts/render_history.py``; results/hybrid-vs-search.md, stop 22). Without ``meta.stateful``
+(a new engine per render) renders are exact, at about 2.4 times the cost: the search does not pay it (its
 renders carry that state), but the returned patches are rendered on a new instance each
 (``render.render_units``), so what ``run`` writes and scores is the preset's sound as loaded.
 """
