@@ -69,7 +69,7 @@ def _complete(run_dir: Path, budget: int) -> dict[str, Any] | None:
 
 
 def _row(rel: str, run_dir: Path, out: Path, res: dict[str, Any], status: str = "done") -> dict[str, Any]:
-    best = min(res["candidates"], key=lambda c: c["search_loss"]) if res["candidates"] else None
+    best = min(res["candidates"], key=lambda c: c["loss"]) if res["candidates"] else None
     row: dict[str, Any] = {"file": rel, "status": status, "out": str(run_dir.relative_to(out)), "renders": res["renders"],
                            "wall_s": res["wall_s"], "note": res["note"], "duration": res["duration"]}
     if best is not None:

@@ -44,6 +44,7 @@ __all__ = ["REFINE", "load_synth", "run_match", "known_answer", "sample_patch", 
 
 
 PATH_OPTIONS = ("plugin", "preset")  # config options that name files; relative ones are relative to the config
+VERIFY = 3  # run re-renders VERIFY x keep shortlisted patches fresh and returns the best-scored diverse set of them
 REFINE = ("length", "note+length", "note", "off")  # what run may re-choose by rendering probes (see run_match; the CLI's --refine)
 
 
@@ -54,12 +55,7 @@ def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | Non
     ``text`` gives the TOML directly (``path`` then only names it); ``options`` override the config's
     ``[options]`` (e.g. the plugin path from ``--synth vst3:PATH``)."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(text if text is not None else path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"synth config not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"malformed TOML in {path}: {exc}") from None
+    raw = _read_config(path, text)
     name = backend or raw.get("synth")
     if not name:
         raise ConfigError(f"{path}: no 'synth' key naming the backend")
@@ -72,6 +68,34 @@ def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | Non
     spec = SynthSpec(str(name), space, sample_rate, opts, dict(raw.get("render", {})))
     spec.validate()
     return spec
+
+
+def _read_config(path: Path, text: str | None = None, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A synth config's table. ``extends = "other"`` (a config name next to it, or a .toml path
+    relative to it) starts from that config: tables merge key by key, anything else (arrays such as
+    ``[[param]]`` included) is replaced. So a variant names only what it changes."""
+    try:
+        raw = tomllib.loads(text if text is not None else path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"synth config not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"malformed TOML in {path}: {exc}") from None
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: 'extends' must name another synth config")
+    base_path = (path.parent / (base if base.endswith(".toml") else f"{base}.toml")).resolve()
+    if base_path in (*seen, path.resolve()):
+        raise ConfigError(f"{path}: 'extends' loops back to {base_path.name}")
+    return _merge(_read_config(base_path, seen=(*seen, path.resolve())), raw)
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def known_answer(target: str | Path, spec: SynthSpec) -> dict[str, Any] | None:
@@ -294,8 +318,13 @@ def run_match(
         wall_s = time.perf_counter() - t0  # probing and search; not the final renders of the returned set
         progress.close()
         archive.close()
-        chosen = select_diverse(archive.entries, spec.space, keep=keep)
-        rendered = pool.render(job, np.array([archive.entries[i].unit for i in chosen]).reshape(-1, spec.space.dim)) if chosen else []
+        # The shortlist is rendered again, each on a new instance, and the set is chosen by those
+        # scores: the sound each preset makes as loaded (Vital's search renders carry voice state).
+        shortlist = select_diverse(archive.entries, spec.space, keep=VERIFY * keep)
+        checked = pool.verify(job, np.array([archive.entries[i].unit for i in shortlist]).reshape(-1, spec.space.dim)) if shortlist else []
+        picked = select_diverse([ev for ev, _, _ in checked], spec.space, keep=keep)
+        chosen = [shortlist[j] for j in picked]
+        rendered = [checked[j][1:] for j in picked]
         ref_audio = pool.render(job, spec.space.to_unit(reference)[None], with_presets=False)[0][0] if reference is not None else None
     finally:
         progress.close()
@@ -320,6 +349,7 @@ def run_match(
                 "rms_cosine": 1.0 - final["rms"],
                 "mfccd": final["mfccd"],
                 "search_loss": entry.loss,
+                "loss": checked[picked[rank - 1]][0].loss,
                 "archive_index": i,
                 "origin": archive.origins[i],
                 "params": spec.space.to_native(entry.unit),

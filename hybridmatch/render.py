@@ -30,7 +30,7 @@ import numpy as np
 from .objectives import PARETO_KEYS, PENALTY, TargetFeatures, score, search_loss
 from .synths import SynthSpec
 
-__all__ = ["RenderJob", "Evaluation", "RenderPool", "fingerprint", "evaluate_units"]
+__all__ = ["RenderJob", "Evaluation", "RenderPool", "fingerprint", "evaluate_units", "verify_units"]
 
 FINGERPRINT_BANDS = 32
 FINGERPRINT_FRAMES = 16
@@ -158,6 +158,12 @@ def _watchdog(timeout: float | None) -> Iterator[None]:
         faulthandler.cancel_dump_traceback_later()
 
 
+def failed(unit: np.ndarray, why: str, took: float, weights: Mapping[str, float] | None) -> Evaluation:
+    """A candidate that could not be rendered: the finite penalty, and why."""
+    penalty = {k: PENALTY[k] for k in PARETO_KEYS}
+    return Evaluation(unit, penalty, search_loss(penalty, weights), render_s=took, error=why)
+
+
 def evaluate_units(job: RenderJob, units: np.ndarray) -> list[Evaluation]:
     """Renders and scores each unit vector (runs inside a worker, or in-process when sequential)."""
     synth, features = _worker_state(job)
@@ -169,8 +175,7 @@ def evaluate_units(job: RenderJob, units: np.ndarray) -> list[Evaluation]:
             with _watchdog(job.spec.timeout):
                 audio = synth.render(job.spec.space.to_native(unit), note=job.note, duration=job.duration, seconds=job.seconds)
         except Exception as exc:  # a bad patch must not end the run
-            penalty = {k: PENALTY[k] for k in PARETO_KEYS}
-            out.append(Evaluation(unit, penalty, search_loss(penalty, weights), time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}"))
+            out.append(failed(unit, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, weights))
             continue
         t1 = time.perf_counter()
         objectives = score(features, audio)
@@ -200,6 +205,29 @@ def render_units(job: RenderJob, units: np.ndarray, with_presets: bool = True) -
             with tempfile.TemporaryDirectory() as tmp:
                 preset = synth.export(values, Path(tmp) / f"patch{job.spec.preset_ext}").read_bytes()
         out.append((np.asarray(audio, dtype=np.float32), preset))
+    return out
+
+
+def verify_units(job: RenderJob, units: np.ndarray) -> list[tuple[Evaluation, np.ndarray, bytes]]:
+    """Each unit rendered on a new synth instance (as :func:`render_units`), scored, with its preset.
+
+    ``run`` ranks its returned set by these scores, not by the search's: a synth whose renders depend
+    on the renders before them (Vital, unless every render gets a new engine) is then judged by the
+    sound each preset makes as loaded. A patch that fails comes back as a failed evaluation."""
+    _, features = _worker_state(job)
+    weights = dict(job.weights) or None
+    out: list[tuple[Evaluation, np.ndarray, bytes]] = []
+    for unit in np.atleast_2d(units):
+        t0 = time.perf_counter()
+        try:
+            ((audio, preset),) = render_units(job, unit[None], True)
+        except Exception as exc:
+            out.append((failed(unit, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, weights), np.zeros((1, 0), np.float32), b""))
+            continue
+        t1 = time.perf_counter()
+        objectives = score(features, audio)
+        fp = fingerprint(audio, job.spec.sample_rate)
+        out.append((Evaluation(unit, objectives, search_loss(objectives, weights), t1 - t0, time.perf_counter() - t1, fp), audio, preset))
     return out
 
 
@@ -294,12 +322,11 @@ class RenderPool:
                     for _, evals in self._run(evaluate_units, job, units, [slice(i, i + 1)]):
                         results[i] = evals[0]
                 except lost as exc:
-                    penalty = {k: PENALTY[k] for k in PARETO_KEYS}
                     took = time.perf_counter() - t0
                     timeout = job.spec.timeout
                     why = (f"render timed out (> {timeout:g} s); its worker was killed and replaced" if timeout is not None and took >= timeout
                            else f"worker died: {str(exc).splitlines()[0]}")
-                    results[i] = Evaluation(units[i], penalty, search_loss(penalty, dict(job.weights) or None), render_s=took, error=why)
+                    results[i] = failed(units[i], why, took, dict(job.weights) or None)
         return [results[i] for i in range(len(units))]
 
     def map(self, fn: Any, tasks: Sequence[tuple[Any, ...]], *, isolate: bool = False) -> Iterator[tuple[int, Any]]:
@@ -325,9 +352,17 @@ class RenderPool:
 
     def render(self, job: RenderJob, units: np.ndarray, *, with_presets: bool = True) -> list[tuple[np.ndarray, bytes]]:
         """Audio ``(channels, n)`` and native preset bytes for each unit vector, in input order."""
+        return self._in_order(_render_with_presets if with_presets else _render_audio, job, units)
+
+    def verify(self, job: RenderJob, units: np.ndarray) -> list[tuple[Evaluation, np.ndarray, bytes]]:
+        """:func:`verify_units` on the workers, in input order: scores, audio and presets of each
+        unit rendered on a new synth instance."""
+        return self._in_order(verify_units, job, units)
+
+    def _in_order(self, fn: Any, job: RenderJob, units: np.ndarray) -> list[Any]:
         units = np.atleast_2d(np.asarray(units, dtype=np.float64))
-        out: dict[int, tuple[np.ndarray, bytes]] = {}
-        for s, items in self._run(_render_with_presets if with_presets else _render_audio, job, units, self._chunks(len(units))):
+        out: dict[int, Any] = {}
+        for s, items in self._run(fn, job, units, self._chunks(len(units))):
             for i, item in zip(range(s.start, s.stop), items, strict=True):
                 out[i] = item
         return [out[i] for i in range(len(units))]

@@ -32,7 +32,7 @@ def toy_spec(configs: Path):
     return load_synth(configs / "toy.toml")
 
 
-SYNTH_CONFIGS = ["toy", "vital-simple", "vital-full", "dexed", "vst3"]
+SYNTH_CONFIGS = ["toy", "vital-simple", "vital-fresh", "vital-full", "dexed", "vst3"]
 FIXTURES = ROOT / "tests" / "fixtures"
 HMSYNTH_CONFIG = FIXTURES / "hmsynth" / "hmsynth.toml"
 

@@ -369,3 +369,33 @@ def test_a_prior_share_of_the_proposals_comes_from_the_prior(toy_job):
         archives[share] = archive
     assert archives[0.0].origins[0].startswith("cma:")  # proposer "none": no proposals at all
     assert archives[0.25].origins[:4] == ["proposal:prior"] * 4 and archives[0.25].origins[4].startswith("cma:")
+
+
+def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(toy_spec, tmp_path):
+    """A search whose scores were wrong (as Vital's are when a render carries the voice state of the
+    renders before it): the archive claims the worst patch is the best. ``run`` renders its shortlist
+    again, each on a new instance, and ranks by those scores: the impostor is not first, and every
+    returned patch reports the loss of its own fresh render next to the search's."""
+    from hybridmatch.audio import Target
+    from hybridmatch.engine import run_match
+    from hybridmatch.search import Strategy
+
+    audio, _ = sample_patch(toy_spec, seed=5, note=60, duration=0.3, seconds=0.6)
+    job = RenderJob(toy_spec, audio, 60, 0.3)
+    evals = evaluate_units(job, toy_spec.space.sample(np.random.default_rng(3), 40))
+    best, worst = min(range(40), key=lambda i: evals[i].loss), max(range(40), key=lambda i: evals[i].loss)
+    evals[worst].objectives, evals[worst].loss = dict(evals[best].objectives), evals[best].loss - 1.0  # the lie
+    archive = Archive(tmp_path / "archive.jsonl")
+    archive.extend(evals, origin="random")
+    archive.close()
+    target = Target(audio, toy_spec.sample_rate, note=60, duration=0.3, note_source="given", duration_source="given")
+    res = run_match(target, toy_spec, Strategy("random", "random"), budget=40, keep=4, out_dir=tmp_path, quiet=True, report=False,
+                    resume=True, pool=RenderPool(1, backend="sequential"))
+    assert res["renders"] == 40  # nothing more was searched
+    ranked = [c["archive_index"] for c in res["candidates"]]
+    assert ranked[0] == best  # not the impostor
+    impostor = next((c for c in res["candidates"] if c["archive_index"] == worst), None)
+    assert impostor is None or impostor["loss"] > impostor["search_loss"] + 1.0
+    for c in res["candidates"]:
+        if c["archive_index"] != worst:
+            assert c["loss"] == pytest.approx(c["search_loss"], rel=1e-6)  # toy renders are exact

@@ -15,7 +15,7 @@ from .conftest import HMSYNTH_CONFIG
 
 def test_every_registered_synth_has_a_config_under_contract_test(configs):
     paths = [*configs.glob("*.toml"), HMSYNTH_CONFIG]
-    backends = {json.loads(json.dumps(__import__("tomllib").loads(p.read_text())))["synth"] for p in paths}
+    backends = {__import__("tomllib").loads(p.read_text()).get("synth") or load_synth(p).backend for p in paths}
     assert set(registered()) <= backends
 
 
@@ -114,7 +114,7 @@ def test_dexed_render_depends_on_the_patch_alone(configs):
 
 
 def test_returned_vital_patches_sound_as_loaded_whatever_the_worker_rendered_before(configs):
-    """Vital keeps filter state from one render to the next (results/hybrid-vs-search.md, stop 22): this
+    """Vital keeps voice state from one render to the next (results/hybrid-vs-search.md, stop 22): this
     patch (seed 0, index 5) renders differently after others. The returned patches are rendered on a
     new instance each, so their audio is the preset's sound as loaded, not the worker's history."""
     from hybridmatch.render import RenderJob, evaluate_units, render_units
@@ -127,3 +127,41 @@ def test_returned_vital_patches_sound_as_loaded_whatever_the_worker_rendered_bef
     (audio, preset), = render_units(job, units[5:6])
     np.testing.assert_array_equal(audio, fresh)
     assert preset  # the .vital bytes come along
+
+
+def test_vital_fresh_renders_do_not_depend_on_the_renders_before(configs):
+    """``vital-fresh`` extends ``vital-simple`` (same space, so its checkpoints apply) with a new engine
+    for every render: the patch above comes out sample for sample as on a new instance, where the
+    default config's cached engine does not (the control, so the history here does matter)."""
+    from hybridmatch.render import RenderJob, evaluate_units
+
+    simple, fresh_spec = load_synth(configs / "vital-simple.toml"), load_synth(configs / "vital-fresh.toml")
+    assert fresh_spec.space.to_dict() == simple.space.to_dict() and fresh_spec.key != simple.key
+    units = simple.space.sample(np.random.default_rng(0), 12)
+    fresh = simple.build().render(simple.space.to_native(units[5]), note=60, duration=0.5, seconds=1.0)
+    for spec, exact in ((fresh_spec, True), (simple, False)):
+        job = RenderJob(spec, fresh, 60, 0.5)
+        evaluate_units(job, units[6:])
+        (ev,) = evaluate_units(job, units[5:6])
+        assert (ev.objectives["mss"] < 1e-6) == exact, (spec.options, ev.objectives)
+
+
+def test_a_config_extends_another_and_names_only_what_changes(configs, tmp_path):
+    base = load_synth(configs / "toy.toml")
+    variant = tmp_path / "toy-variant.toml"
+    variant.write_text(f'extends = "{configs / "toy.toml"}"\n[render]\nrelease = 0.05\n')
+    spec = load_synth(variant)
+    assert spec.space.to_dict() == base.space.to_dict() and spec.backend == base.backend
+    assert spec.render["release"] == 0.05 and {k: v for k, v in spec.render.items() if k != "release"} == {
+        k: v for k, v in base.render.items() if k != "release"}
+    loop = tmp_path / "loop.toml"
+    loop.write_text('extends = "loop"\n')
+    with pytest.raises(ConfigError, match="loops"):
+        load_synth(loop)
+    with pytest.raises(ConfigError, match="not found"):
+        load_synth(_write(tmp_path / "orphan.toml", 'extends = "nowhere"\n'))
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path

@@ -17,12 +17,15 @@ Vital keeps state between notes, which would make a render depend on the renders
   (about 60 ms more). ``vital-simple`` keeps chorus and delay off so it never pays that.
 
 Reverb, unison and oscillators start clean once random phase and reverb chorus are off, but not
-everything does (most likely a voice's filter state, which the pre-roll does not run): about half of
-the prior's patches render differently after other patches, by up to several MSS
-(``scripts/render_history.py``; results/hybrid-vs-search.md, stop 22). Without ``meta.stateful``
-(a new engine per render) renders are exact, at about 2.4 times the cost: the search does not pay it (its
-renders carry that state), but the returned patches are rendered on a new instance each
-(``render.render_units``), so what ``run`` writes and scores is the preset's sound as loaded.
+everything does: about half of the prior's patches render differently after a particular run of other
+patches, by up to several MSS (``scripts/render_history.py``; results/hybrid-vs-search.md, stop 22).
+The cause is not pinned down (most likely voice state: an envelope or filter of a reused voice).
+Two ways out:
+
+- the option ``fresh = true`` (config ``vital-fresh``, which extends ``vital-simple``) builds a new
+  engine for every render: renders are exact, at about 2.4 times the cost;
+- without it, ``run`` renders its shortlist again on a new instance each and ranks the returned set
+  by those scores (``render.verify_units``), so what it writes and reports is the preset's sound as loaded.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def basic_shapes_wavetable(n_keyframes: int = 16) -> dict[str, Any]:
 
 
 class VitalSynth:
-    def __init__(self, space: ParamSpace, *, sample_rate: int = 44100, velocity: float = 0.8) -> None:
+    def __init__(self, space: ParamSpace, *, sample_rate: int = 44100, velocity: float = 0.8, fresh: bool = False) -> None:
         try:
             import vita
         except ImportError:
@@ -109,7 +112,7 @@ class VitalSynth:
             self._connect({})
         self._base = self._synth.to_json()
         stateful = space.meta.get("stateful")
-        self._stateful: list[str] | None = None if stateful is None else [str(k) for k in stateful]
+        self._stateful: list[str] | None = None if stateful is None or fresh else [str(k) for k in stateful]
 
     def _fixed_or_zero(self, name: str) -> float:
         return float(self.space.fixed.get(name, 0.0))
