@@ -253,7 +253,8 @@ def _summary(records: list[dict[str, Any]], strategies: Sequence[Strategy], budg
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
     if any(sets.get(n) for n in names):
         lines += ["", f"## the returned set at budget {b}", "",
-                  f"What `run --keep {KEEP}` would return from each run's archive (`select_diverse`): the MSS of its first, median and last "
+                  f"The set `select_diverse` picks from each run's archive, by the search's scores (what `run --keep {KEEP}` returns on a synth "
+                  "whose renders are exact; `run` ranks a shortlist by fresh renders, and `scripts/verify_runs.py` does that here): the MSS of its first, median and last "
                   "patch, how many distinct sets of discrete choices it holds, and its mean pairwise distance in parameters (unit space, "
                   "modulo the synth's symmetries) and in audio (RMS between the renders' fingerprints). Runs whose archive was not kept "
                   "(copied in as `done.json` only) are left out; `runs` says how many are in.", "",

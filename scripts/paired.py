@@ -3,6 +3,7 @@ over the shared (target, seed) pairs and how often the first is lower, as markdo
 
     python scripts/paired.py FOLDER:STRATEGY FOLDER:STRATEGY [--metric mss,wmfcc] [--by-target BUDGET]
     python scripts/paired.py FOLDER:STRATEGY FOLDER:STRATEGY --set    # the returned sets (done.json), at the runs' full budget
+    python scripts/paired.py ... --verified [--set]    # as loaded: verified.csv / verified-sets.csv from scripts/verify_runs.py
 
 The two sides may come from different folders (a strategy rerun under a new definition next to the
 old runs), so long as they share targets and seeds.
@@ -12,16 +13,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 from pathlib import Path
 
 from hybrid_claims import compare  # medians over the shared pairs and the left side's win rate
 
 
-def side(spec: str, metrics: list[str]) -> dict[tuple[int, str, int], dict[str, float]]:
+def side(spec: str, metrics: list[str], table: str = "runs.csv") -> dict[tuple[int, str, int], dict[str, float]]:
     """(budget, target, seed) -> metrics of one strategy in one compare folder."""
     folder, _, strategy = spec.rpartition(":")
-    with open(Path(folder) / "runs.csv") as f:
+    with open(Path(folder) / table) as f:
         return {(int(r["budget"]), r["target"], int(r["seed"])): {m: float(r[m]) for m in metrics}
                 for r in csv.DictReader(f) if r["strategy"] == strategy}
 
@@ -40,16 +42,28 @@ def side_sets(spec: str, metrics: list[str]) -> dict[tuple[int, str, int], dict[
     return out
 
 
+def side_verified_sets(spec: str, metrics: list[str]) -> dict[tuple[int, str, int], dict[str, float]]:
+    """As :func:`side_sets`, from the sets rendered again by scripts/verify_runs.py."""
+    folder, _, strategy = spec.rpartition(":")
+    with open(Path(folder) / "verified-sets.csv") as f:
+        return {(int(r["renders"]), r["target"], int(r["seed"])): {m: float(r[m]) for m in metrics}
+                for r in csv.DictReader(f) if r["strategy"] == strategy and r[metrics[0]]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("left")
     ap.add_argument("right")
     ap.add_argument("--metric", help=f"comma-separated (default mss,wmfcc; with --set {SET_METRICS})")
     ap.add_argument("--set", action="store_true", help="pair the runs' returned sets (compare's done.json) instead of their best")
+    ap.add_argument("--verified", action="store_true", help="the patches' scores as loaded (scripts/verify_runs.py's tables)")
     ap.add_argument("--by-target", type=int, metavar="BUDGET", help="one row per target at BUDGET (over its seeds) instead of one per budget")
     args = ap.parse_args()
     metrics = (args.metric or (SET_METRICS if args.set else "mss,wmfcc")).split(",")
-    read = side_sets if args.set else side
+    if args.verified:
+        read = side_verified_sets if args.set else functools.partial(side, table="verified.csv")
+    else:
+        read = side_sets if args.set else side
     a, b = read(args.left, metrics), read(args.right, metrics)
     keys = sorted(set(a) & set(b))
     if args.by_target is not None:

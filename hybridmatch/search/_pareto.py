@@ -72,7 +72,8 @@ def select_diverse(
 
 
 def returned_set(entries: Sequence[Evaluation], space: ParamSpace, *, keep: int = 8) -> dict[str, float]:
-    """What ``run --keep`` would return from ``entries``, measured as a set: the MSS of its first
+    """The set ``select_diverse`` picks from ``entries`` (what ``run --keep`` returns when the scores are the
+    presets' sound as loaded), measured as a set: the MSS of its first
     (best-ranked), median and last patch; how many came back; how many distinct sets of discrete
     choices they hold; and their mean pairwise distance in parameters (modulo the space's
     symmetries) and in audio (RMS between fingerprints, the measure ``select_diverse`` uses). A

@@ -1,0 +1,101 @@
+"""Scores `hybridmatch compare` runs by the sound of their patches as loaded: each run's best patch at
+each budget, and the set `run` would return, rendered again on a new synth instance each.
+
+A search on a synth whose renders depend on the renders before them (Vital without `fresh`) scores
+its candidates with that history; `compare`'s curves and sets are those scores. This re-scores them
+(for an exact synth it reproduces them: a check). It needs the runs' archives.
+
+    python scripts/verify_runs.py FOLDER --targets T --strategies a,b [--synth vital] [--config C] [--workers 2]
+
+Writes FOLDER/verified.csv (strategy, target, seed, budget, mss, wmfcc as loaded, and the search's
+mss/wmfcc for the same patch) and FOLDER/verified-sets.csv (the returned set, as `run` chooses it
+now: a shortlist of 3 x 8 rendered fresh, the best diverse 8 of them). Pair them with
+`scripts/paired.py FOLDER:STRATEGY ... --verified [--set]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hybridmatch.cli import resolve_strategy, resolve_synth  # noqa: E402
+from hybridmatch.compare import KEEP, _targets, load_compare_target  # noqa: E402
+from hybridmatch.engine import VERIFY, atomic_write  # noqa: E402
+from hybridmatch.render import RenderJob, RenderPool  # noqa: E402
+from hybridmatch.search import Archive, returned_set, select_diverse  # noqa: E402
+
+BUDGETS = (50, 100, 200, 500)
+SET_KEYS = ("first_mss", "median_mss", "last_mss", "returned", "choice_sets", "param_spread", "audio_spread")
+
+
+def write_csv(path: Path, rows: list[dict[str, object]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, buf.getvalue().encode())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder")
+    ap.add_argument("--targets", required=True)
+    ap.add_argument("--strategies", required=True)
+    ap.add_argument("--synth", default="vital")
+    ap.add_argument("--config")
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    spec = resolve_synth(args.synth, args.config)
+    folder = Path(args.folder)
+    best_rows: list[dict[str, object]] = []
+    set_rows: list[dict[str, object]] = []
+    with RenderPool(args.workers) as pool:
+        for name in args.strategies.split(","):
+            strategy = resolve_strategy(name)
+            for path in _targets(Path(args.targets)):
+                runs = sorted((folder / "runs" / strategy.name / path.stem).glob("s*/archive.jsonl"))
+                if not runs:
+                    continue
+                target = load_compare_target(path, spec)
+                job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
+                for archive_path in runs:
+                    seed = int(archive_path.parent.name[1:])
+                    archive = Archive.load(archive_path)
+                    anytime = archive.anytime()
+                    at = {b: int(anytime[min(b, len(archive)) - 1]) for b in BUDGETS}
+                    shortlist = select_diverse(archive.entries, spec.space, keep=VERIFY * KEEP)
+                    picks = sorted(set(at.values()) | set(shortlist))
+                    fresh = dict(zip(picks, (ev for ev, _, _ in pool.verify(job, np.array([archive.entries[i].unit for i in picks]))), strict=True))
+                    for b, i in at.items():
+                        searched = archive.entries[i].objectives
+                        best_rows.append({"strategy": strategy.name, "target": path.stem, "seed": seed, "budget": b,
+                                          "mss": fresh[i].objectives["mss"], "wmfcc": fresh[i].objectives["wmfcc"],
+                                          "search_mss": searched["mss"], "search_wmfcc": searched["wmfcc"]})
+                    verified = returned_set([fresh[i] for i in shortlist], spec.space, keep=KEEP)
+                    searched_set = returned_set(archive.entries, spec.space, keep=KEEP)
+                    set_rows.append({"strategy": strategy.name, "target": path.stem, "seed": seed, "renders": len(archive),
+                                     **{k: verified.get(k) for k in SET_KEYS}, **{f"search_{k}": searched_set.get(k) for k in SET_KEYS[:3]}})
+                    print(f"{strategy.name} {path.stem} s{seed}: best@{max(BUDGETS)} {best_rows[-1]['mss']:.3f} as loaded, "
+                          f"{best_rows[-1]['search_mss']:.3f} in the search", flush=True)
+    if not best_rows:
+        raise SystemExit(f"verify_runs.py: no archives under {folder}/runs for {args.strategies}")
+    write_csv(folder / "verified.csv", best_rows)
+    write_csv(folder / "verified-sets.csv", set_rows)
+    for name in args.strategies.split(","):
+        rows = [r for r in best_rows if r["strategy"] == resolve_strategy(name).name]
+        for b in BUDGETS:
+            sel = [r for r in rows if r["budget"] == b]
+            if sel:
+                print(f"{name} @{b}: median MSS as loaded {np.median([float(str(r['mss'])) for r in sel]):.3f}, "
+                      f"in the search {np.median([float(str(r['search_mss'])) for r in sel]):.3f} ({len(sel)} runs)")
+
+
+if __name__ == "__main__":
+    main()
