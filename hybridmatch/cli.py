@@ -16,6 +16,9 @@ import click
 from .errors import ConfigError, HybridMatchError
 
 DEFAULT_CONFIG = {"vital": "vital-simple", "dexed": "dexed", "toy": "toy"}
+# --strategy auto, per config where the measured best is not cnf-cma: on Dexed cnf-latent wins more
+# cells against cma and returns a better set at every rank (results/hybrid-vs-search.md, stops 21-22)
+DEFAULT_STRATEGY = {"dexed": "cnf-latent"}
 
 
 def data_root() -> Path:
@@ -58,10 +61,25 @@ def resolve_synth(synth: str, config: str | None, sample_rate: int = 44100) -> A
     return load_synth(_resolve("synth config", name, "configs/synths"), sample_rate=sample_rate, backend=synth)
 
 
-def resolve_strategy(name: str) -> Any:
+def resolve_strategy(name: str, spec: Any = None) -> Any:
+    """A strategy by name or path; ``auto`` (with the synth spec) is :func:`auto_strategy`'s choice."""
     from .search import load_strategy
 
+    if name == "auto":
+        if spec is None:
+            raise ConfigError("--strategy auto needs a synth")
+        name = auto_strategy(spec)
     return load_strategy(_resolve("strategy", name, "strategies"))
+
+
+def auto_strategy(spec: Any) -> str:
+    """cnf-cma, or the config's measured best (DEFAULT_STRATEGY), where a flow checkpoint ships for
+    the config; plain CMA-ES where none does (a VST3 plugin, a config of your own)."""
+    from .ml.proposer import shipped_checkpoint
+
+    if not shipped_checkpoint(spec.space.name).exists():
+        return "cma"
+    return DEFAULT_STRATEGY.get(spec.space.name, "cnf-cma")
 
 
 def _auto(value: str, kind: type, flag: str) -> Any:
@@ -112,7 +130,8 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
     options = [
         click.option("--synth", default="vital", show_default=True, help="vital, dexed, toy, vst3:PATH.vst3 (or module:Class)"),
         click.option("--config", default=None, help="synth config name in configs/synths, or a .toml path"),
-        click.option("--strategy", default="cnf-cma", show_default=True, help="strategy name in strategies/, or a .toml path"),
+        click.option("--strategy", default="auto", show_default=True,
+                     help="strategy name in strategies/, or a .toml path; auto: cnf-cma (cnf-latent for dexed), cma where no checkpoint ships"),
         click.option("--budget", default=500, show_default=True, type=int, help="synth renders per target"),
         click.option("--workers", default=max(1, min(os.cpu_count() or 1, 8)), show_default="CPU cores", type=int,
                      help="render workers (local processes, or LocalCluster workers with --backend dask and no --scheduler)"),
@@ -148,7 +167,7 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int,
     from .engine import known_answer, run_match
 
     spec = resolve_synth(synth, config)
-    strat = resolve_strategy(strategy)
+    strat = resolve_strategy(strategy, spec)
     tgt = _load(target, spec, _auto(note, int, "--note"), _auto(duration, float, "--duration"), max_seconds)
     out_dir = Path(out) if out else Path("hybridmatch-out") / Path(target).stem
     res = run_match(tgt, spec, strat, budget=budget, workers=workers, keep=keep, seed=seed, out_dir=out_dir, quiet=quiet,
@@ -156,7 +175,7 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int,
     analysis = res["analysis"]
     refined = f"; estimated note {analysis['estimated']['note']}, {analysis['estimated']['duration']:.2f} s" if analysis.get("refined") else ""
     click.echo(f"{len(res['candidates'])} patches for {res['target']} (note {res['note']}, {res['duration']:.2f} s held{refined}) "
-               f"in {res['renders']} renders, {res['wall_s']:.1f} s -> {out_dir}")
+               f"in {res['renders']} renders ({res['strategy']}), {res['wall_s']:.1f} s -> {out_dir}")
     for c in res["candidates"]:
         o = c["objectives"]
         click.echo(f"  {c['rank']:2d}  mss {o['mss']:6.2f}  wmfcc {o['wmfcc']:6.2f}  sot {o['sot']:.4f}  "
@@ -177,7 +196,7 @@ def batch(folder: str, synth: str, config: str | None, strategy: str, budget: in
     from .batch import batch as run_batch
 
     spec = resolve_synth(synth, config)
-    strat = resolve_strategy(strategy)
+    strat = resolve_strategy(strategy, spec)
     out_dir = Path(out) if out else Path("hybridmatch-out") / Path(folder).resolve().name
     rows = run_batch(folder, spec, strat, out=out_dir, budget=budget, workers=workers, keep=keep, seed=seed,
                      note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), max_seconds=max_seconds,
@@ -273,7 +292,7 @@ def compare(targets: str, strategies: str, budgets: list[int], seeds: int, synth
     from .compare import compare as run_compare
 
     spec = resolve_synth(synth, config)
-    strats = [resolve_strategy(s.strip()) for s in strategies.split(",") if s.strip()]
+    strats = [resolve_strategy(s.strip(), spec) for s in strategies.split(",") if s.strip()]
     summary = run_compare(Path(targets), spec, strats, budgets=budgets, seeds=seeds, workers=workers, out=Path(out), quiet=quiet, report_only=report_only)
     click.echo(summary)
 

@@ -227,3 +227,16 @@ def test_progress_logs_plain_lines_off_a_terminal_only_for_long_runs(capsys, mon
         short.update(5, "done")
         short.close()
     assert capsys.readouterr().err == ""
+
+
+def test_strategy_auto_is_cnf_cma_the_measured_best_per_config_or_cma_without_a_checkpoint(configs):
+    """`run`'s default: Vital (the issue's default pair) gets cnf-cma; Dexed the strategy measured
+    best there; a config with no shipped flow (a plugin, your own) plain CMA-ES instead of an error."""
+    from hybridmatch.cli import resolve_strategy, resolve_synth
+    from hybridmatch.engine import load_synth
+
+    picks = {name: resolve_strategy("auto", resolve_synth("vital" if name.startswith("vital") else name, name)).name
+             for name in ("vital-simple", "vital-fresh", "vital-full", "dexed")}
+    assert picks == {"vital-simple": "cnf-cma", "vital-fresh": "cnf-cma", "vital-full": "cma", "dexed": "cnf-latent"}
+    assert resolve_strategy("auto", load_synth(configs / "toy.toml")).name == "cnf-cma"
+    assert next(p for p in main.commands["run"].params if p.name == "strategy").default == "auto"
