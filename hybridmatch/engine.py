@@ -376,6 +376,7 @@ def run_match(
         "seconds": round(target.seconds, 4),
         "interrupted": result.interrupted,
         "failed_renders": sum(e.error is not None for e in archive.entries),
+        "verified": len(shortlist),  # the shortlist rendered again (on new instances) to rank the set; not in the budget
         "bank": candidates_bank,
         "candidates": candidates,
         "analysis": analysis,

@@ -391,7 +391,7 @@ def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(t
     target = Target(audio, toy_spec.sample_rate, note=60, duration=0.3, note_source="given", duration_source="given")
     res = run_match(target, toy_spec, Strategy("random", "random"), budget=40, keep=4, out_dir=tmp_path, quiet=True, report=False,
                     resume=True, pool=RenderPool(1, backend="sequential"))
-    assert res["renders"] == 40  # nothing more was searched
+    assert res["renders"] == 40 and res["verified"] == 12  # nothing more was searched; a shortlist of 3 x keep re-rendered
     ranked = [c["archive_index"] for c in res["candidates"]]
     assert ranked[0] == best  # not the impostor
     impostor = next((c for c in res["candidates"] if c["archive_index"] == worst), None)
