@@ -5,7 +5,7 @@ A search on a synth whose renders depend on the renders before them (Vital witho
 its candidates with that history; `compare`'s curves and sets are those scores. This re-scores them
 (for an exact synth it reproduces them: a check). It needs the runs' archives.
 
-    python scripts/verify_runs.py FOLDER --targets T --strategies a,b [--synth vital] [--config C] [--workers 2]
+    python scripts/verify_runs.py FOLDER --targets T --strategies a,b [--budgets 50,100,200,500] [--synth vital] [--config C] [--workers 2]
 
 Writes FOLDER/verified.csv (strategy, target, seed, budget, mss, wmfcc as loaded, and the search's
 mss/wmfcc for the same patch) and FOLDER/verified-sets.csv (the returned set, as `run` chooses it
@@ -31,7 +31,6 @@ from hybridmatch.engine import VERIFY, atomic_write  # noqa: E402
 from hybridmatch.render import RenderJob, RenderPool  # noqa: E402
 from hybridmatch.search import Archive, returned_set, select_diverse  # noqa: E402
 
-BUDGETS = (50, 100, 200, 500)
 SET_KEYS = ("first_mss", "median_mss", "last_mss", "returned", "choice_sets", "param_spread", "audio_spread")
 
 
@@ -51,7 +50,9 @@ def main() -> None:
     ap.add_argument("--synth", default="vital")
     ap.add_argument("--config")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--budgets", default="50,100,200,500")
     args = ap.parse_args()
+    budgets = [int(b) for b in args.budgets.split(",")]
     spec = resolve_synth(args.synth, args.config)
     folder = Path(args.folder)
     best_rows: list[dict[str, object]] = []
@@ -69,7 +70,7 @@ def main() -> None:
                     seed = int(archive_path.parent.name[1:])
                     archive = Archive.load(archive_path)
                     anytime = archive.anytime()
-                    at = {b: int(anytime[min(b, len(archive)) - 1]) for b in BUDGETS}
+                    at = {b: int(anytime[min(b, len(archive)) - 1]) for b in budgets}
                     shortlist = select_diverse(archive.entries, spec.space, keep=VERIFY * KEEP)
                     picks = sorted(set(at.values()) | set(shortlist))
                     fresh = dict(zip(picks, (ev for ev, _, _ in pool.verify(job, np.array([archive.entries[i].unit for i in picks]))), strict=True))
@@ -82,7 +83,7 @@ def main() -> None:
                     searched_set = returned_set(archive.entries, spec.space, keep=KEEP)
                     set_rows.append({"strategy": strategy.name, "target": path.stem, "seed": seed, "renders": len(archive),
                                      **{k: verified.get(k) for k in SET_KEYS}, **{f"search_{k}": searched_set.get(k) for k in SET_KEYS[:3]}})
-                    print(f"{strategy.name} {path.stem} s{seed}: best@{max(BUDGETS)} {best_rows[-1]['mss']:.3f} as loaded, "
+                    print(f"{strategy.name} {path.stem} s{seed}: best@{max(budgets)} {best_rows[-1]['mss']:.3f} as loaded, "
                           f"{best_rows[-1]['search_mss']:.3f} in the search", flush=True)
     if not best_rows:
         raise SystemExit(f"verify_runs.py: no archives under {folder}/runs for {args.strategies}")
@@ -90,7 +91,7 @@ def main() -> None:
     write_csv(folder / "verified-sets.csv", set_rows)
     for name in args.strategies.split(","):
         rows = [r for r in best_rows if r["strategy"] == resolve_strategy(name).name]
-        for b in BUDGETS:
+        for b in budgets:
             sel = [r for r in rows if r["budget"] == b]
             if sel:
                 print(f"{name} @{b}: median MSS as loaded {np.median([float(str(r['mss'])) for r in sel]):.3f}, "
