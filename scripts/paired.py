@@ -83,7 +83,9 @@ def main() -> None:
         cells = []
         for m in metrics:
             ma, mb, win, n = compare(rows, "left", "right", m)
-            cells += [f"{ma:.3g} / {mb:.3g}", f"{win:.0%}"]
+            # pairs scored the same (e.g. the same patch found by both) are no win for either side
+            tied = sum(abs(rows["left"][k][m] - rows["right"][k][m]) < 1e-4 for k in rows["left"])
+            cells += [f"{ma:.3g} / {mb:.3g}", f"{win:.0%}" + (f" ({tied} tied)" if tied else "")]
         print(f"| {name} | {n} | " + " | ".join(cells) + " |")
 
 

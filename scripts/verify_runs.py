@@ -6,6 +6,7 @@ its candidates with that history; `compare`'s curves and sets are those scores. 
 (for an exact synth it reproduces them: a check). It needs the runs' archives.
 
     python scripts/verify_runs.py FOLDER --targets T --strategies a,b [--budgets 50,100,200,500] [--synth vital] [--config C] [--workers 2]
+    python scripts/verify_runs.py FOLDER --targets T --strategies a,b --report-only    # summarize verified.csv again
 
 Writes FOLDER/verified.csv (strategy, target, seed, budget, mss, wmfcc as loaded, and the search's
 mss/wmfcc for the same patch) and FOLDER/verified-sets.csv (the returned set, as `run` chooses it
@@ -51,8 +52,12 @@ def main() -> None:
     ap.add_argument("--config")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--budgets", default="50,100,200,500")
+    ap.add_argument("--report-only", action="store_true", help="summarize FOLDER/verified.csv; render nothing")
     args = ap.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
+    if args.report_only:
+        summarize(Path(args.folder), budgets)
+        return
     spec = resolve_synth(args.synth, args.config)
     folder = Path(args.folder)
     best_rows: list[dict[str, object]] = []
@@ -89,13 +94,23 @@ def main() -> None:
         raise SystemExit(f"verify_runs.py: no archives under {folder}/runs for {args.strategies}")
     write_csv(folder / "verified.csv", best_rows)
     write_csv(folder / "verified-sets.csv", set_rows)
-    for name in args.strategies.split(","):
-        rows = [r for r in best_rows if r["strategy"] == resolve_strategy(name).name]
+    summarize(folder, budgets)
+
+
+def summarize(folder: Path, budgets: list[int]) -> None:
+    """Per strategy and budget: the median MSS of the best patch as loaded and in the search, and how
+    many runs' best patch sounds different as loaded (by more than 0.01 MSS)."""
+    with open(folder / "verified.csv") as f:
+        rows = list(csv.DictReader(f))
+    for name in dict.fromkeys(r["strategy"] for r in rows):
         for b in budgets:
-            sel = [r for r in rows if r["budget"] == b]
-            if sel:
-                print(f"{name} @{b}: median MSS as loaded {np.median([float(str(r['mss'])) for r in sel]):.3f}, "
-                      f"in the search {np.median([float(str(r['search_mss'])) for r in sel]):.3f} ({len(sel)} runs)")
+            sel = [r for r in rows if r["strategy"] == name and int(r["budget"]) == b]
+            if not sel:
+                continue
+            loaded, searched = (np.array([float(r[k]) for r in sel]) for k in ("mss", "search_mss"))
+            gap = loaded - searched
+            print(f"{name} @{b}: median MSS as loaded {np.median(loaded):.3f}, in the search {np.median(searched):.3f}; "
+                  f"{int((np.abs(gap) > 0.01).sum())} of {len(sel)} runs differ by > 0.01 (largest {gap[np.argmax(np.abs(gap))]:+.3f})")
 
 
 if __name__ == "__main__":
