@@ -4,6 +4,7 @@ over the shared (target, seed) pairs and how often the first is lower, as markdo
     python scripts/paired.py FOLDER:STRATEGY FOLDER:STRATEGY [--metric mss,wmfcc] [--by-target BUDGET]
     python scripts/paired.py FOLDER:STRATEGY FOLDER:STRATEGY --set    # the returned sets (done.json), at the runs' full budget
     python scripts/paired.py ... --verified [--set]    # as loaded: verified.csv / verified-sets.csv from scripts/verify_runs.py
+    python scripts/paired.py ... --at 500,1200         # the left side at 500 renders against the right at 1200
 
 The two sides may come from different folders (a strategy rerun under a new definition next to the
 old runs), so long as they share targets and seeds.
@@ -57,6 +58,7 @@ def main() -> None:
     ap.add_argument("--metric", help=f"comma-separated (default mss,wmfcc; with --set {SET_METRICS})")
     ap.add_argument("--set", action="store_true", help="pair the runs' returned sets (compare's done.json) instead of their best")
     ap.add_argument("--verified", action="store_true", help="the patches' scores as loaded (scripts/verify_runs.py's tables)")
+    ap.add_argument("--at", metavar="LEFT,RIGHT", help="pair the left side at budget LEFT with the right at RIGHT (e.g. equal wall time)")
     ap.add_argument("--by-target", type=int, metavar="BUDGET", help="one row per target at BUDGET (over its seeds) instead of one per budget")
     args = ap.parse_args()
     metrics = (args.metric or (SET_METRICS if args.set else "mss,wmfcc")).split(",")
@@ -65,6 +67,10 @@ def main() -> None:
     else:
         read = side_sets if args.set else side
     a, b = read(args.left, metrics), read(args.right, metrics)
+    if args.at:  # equal time, not equal renders: the left side at one budget, the right at another
+        left_b, right_b = (int(x) for x in args.at.split(","))
+        a = {(f"{left_b} / {right_b}", t, s): v for (bud, t, s), v in a.items() if bud == left_b}
+        b = {(f"{left_b} / {right_b}", t, s): v for (bud, t, s), v in b.items() if bud == right_b}
     keys = sorted(set(a) & set(b))
     if args.by_target is not None:
         keys = [k for k in keys if k[0] == args.by_target]
