@@ -318,13 +318,15 @@ def run_match(
         wall_s = time.perf_counter() - t0  # probing and search; not the final renders of the returned set
         progress.close()
         archive.close()
-        # The shortlist is rendered again, each on a new instance, and the set is chosen by those
-        # scores: the sound each preset makes as loaded (Vital's search renders carry voice state).
+        # The shortlist is rendered again, each on a new instance, and the set is chosen from it by
+        # those scores (fronts over the whole archive): the sound each preset makes as loaded, since
+        # Vital's search renders carry voice state. On an exact synth this is the set chosen before.
         shortlist = select_diverse(archive.entries, spec.space, keep=VERIFY * keep)
-        checked = pool.verify(job, np.array([archive.entries[i].unit for i in shortlist]).reshape(-1, spec.space.dim)) if shortlist else []
-        picked = select_diverse([ev for ev, _, _ in checked], spec.space, keep=keep)
-        chosen = [shortlist[j] for j in picked]
-        rendered = [checked[j][1:] for j in picked]
+        checked = dict(zip(shortlist, pool.verify(job, np.array([archive.entries[i].unit for i in shortlist]).reshape(-1, spec.space.dim)),
+                           strict=True)) if shortlist else {}
+        verified = [checked[i][0] if i in checked else e for i, e in enumerate(archive.entries)]
+        chosen = select_diverse(verified, spec.space, keep=keep, among=shortlist)
+        rendered = [checked[i][1:] for i in chosen]
         ref_audio = pool.render(job, spec.space.to_unit(reference)[None], with_presets=False)[0][0] if reference is not None else None
     finally:
         progress.close()
@@ -349,7 +351,7 @@ def run_match(
                 "rms_cosine": 1.0 - final["rms"],
                 "mfccd": final["mfccd"],
                 "search_loss": entry.loss,
-                "loss": checked[picked[rank - 1]][0].loss,
+                "loss": checked[i][0].loss,
                 "archive_index": i,
                 "origin": archive.origins[i],
                 "params": spec.space.to_native(entry.unit),

@@ -10,7 +10,7 @@ its candidates with that history; `compare`'s curves and sets are those scores. 
 
 Writes FOLDER/verified.csv (strategy, target, seed, budget, mss, wmfcc as loaded, and the search's
 mss/wmfcc for the same patch) and FOLDER/verified-sets.csv (the returned set, as `run` chooses it
-now: a shortlist of 3 x 8 rendered fresh, the best diverse 8 of them). Pair them with
+now: a shortlist of 3 x 8 rendered fresh, the best diverse 8 of them by those scores). Pair them with
 `scripts/paired.py FOLDER:STRATEGY ... --verified [--set]`.
 """
 
@@ -77,14 +77,15 @@ def main() -> None:
                     anytime = archive.anytime()
                     at = {b: int(anytime[min(b, len(archive)) - 1]) for b in budgets}
                     shortlist = select_diverse(archive.entries, spec.space, keep=VERIFY * KEEP)
-                    picks = sorted(set(at.values()) | set(shortlist))
+                    listed = set(shortlist)
+                    picks = sorted(set(at.values()) | listed)
                     fresh = dict(zip(picks, (ev for ev, _, _ in pool.verify(job, np.array([archive.entries[i].unit for i in picks]))), strict=True))
                     for b, i in at.items():
                         searched = archive.entries[i].objectives
                         best_rows.append({"strategy": strategy.name, "target": path.stem, "seed": seed, "budget": b,
                                           "mss": fresh[i].objectives["mss"], "wmfcc": fresh[i].objectives["wmfcc"],
                                           "search_mss": searched["mss"], "search_wmfcc": searched["wmfcc"]})
-                    verified = returned_set([fresh[i] for i in shortlist], spec.space, keep=KEEP)
+                    verified = returned_set([fresh[i] if i in listed else e for i, e in enumerate(archive.entries)], spec.space, keep=KEEP, among=shortlist)
                     searched_set = returned_set(archive.entries, spec.space, keep=KEEP)
                     set_rows.append({"strategy": strategy.name, "target": path.stem, "seed": seed, "renders": len(archive),
                                      **{k: verified.get(k) for k in SET_KEYS}, **{f"search_{k}": searched_set.get(k) for k in SET_KEYS[:3]}})

@@ -399,3 +399,10 @@ def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(t
     for c in res["candidates"]:
         if c["archive_index"] != worst:
             assert c["loss"] == pytest.approx(c["search_loss"], rel=1e-6)  # toy renders are exact
+    # with true scores the verified set is the one the archive's own ranking picks, patch for patch
+    honest = Archive(tmp_path / "honest" / "archive.jsonl")
+    honest.extend(evaluate_units(job, toy_spec.space.sample(np.random.default_rng(3), 40)), origin="random")
+    honest.close()
+    again = run_match(target, toy_spec, Strategy("random", "random"), budget=40, keep=4, out_dir=tmp_path / "honest", quiet=True,
+                      report=False, resume=True, pool=RenderPool(1, backend="sequential"))
+    assert [c["archive_index"] for c in again["candidates"]] == select_diverse(honest.entries, toy_spec.space, keep=4)

@@ -40,17 +40,22 @@ def select_diverse(
     min_param_distance: float = 0.05,
     min_audio_distance: float = 0.15,
     keys: Sequence[str] = PARETO_KEYS,
+    among: Sequence[int] | None = None,
 ) -> list[int]:
     """Indices of up to ``keep`` entries: Pareto fronts in order, each front by ascending search loss,
     skipping any candidate nearly identical to one already chosen, in parameters (RMS unit-space
     distance modulo the space's symmetries, below ``min_param_distance``) or in audio (RMS fingerprint
-    distance below ``min_audio_distance``). Failed renders are never returned."""
+    distance below ``min_audio_distance``). Failed renders are never returned. ``among`` limits the
+    choice to those indices, still ranked by their fronts over all of ``entries``."""
     valid = [i for i, e in enumerate(entries) if e.error is None]
     if not valid:
         return []
     points = np.array([[entries[i].objectives[k] for k in keys] for i in valid])
     ranks = pareto_ranks(points)
     order = sorted(range(len(valid)), key=lambda j: (ranks[j], entries[valid[j]].loss))
+    if among is not None:
+        allowed = set(among)
+        order = [j for j in order if valid[j] in allowed]
     chosen: list[int] = []
     for j in order:
         cand = entries[valid[j]]
@@ -71,7 +76,7 @@ def select_diverse(
     return chosen
 
 
-def returned_set(entries: Sequence[Evaluation], space: ParamSpace, *, keep: int = 8) -> dict[str, float]:
+def returned_set(entries: Sequence[Evaluation], space: ParamSpace, *, keep: int = 8, among: Sequence[int] | None = None) -> dict[str, float]:
     """The set ``select_diverse`` picks from ``entries`` (what ``run --keep`` returns when the scores are the
     presets' sound as loaded), measured as a set: the MSS of its first
     (best-ranked), median and last patch; how many came back; how many distinct sets of discrete
@@ -79,7 +84,7 @@ def returned_set(entries: Sequence[Evaluation], space: ParamSpace, *, keep: int 
     symmetries) and in audio (RMS between fingerprints, the measure ``select_diverse`` uses). A
     search that spends its budget around one point returns near-duplicates, which are skipped, so its
     later patches come from further down the archive."""
-    chosen = [entries[i] for i in select_diverse(entries, space, keep=keep)]
+    chosen = [entries[i] for i in select_diverse(entries, space, keep=keep, among=among)]
     if not chosen:
         return {}
     mss = np.array([e.objectives["mss"] for e in chosen])
