@@ -23,7 +23,8 @@ The cause is not pinned down (most likely voice state: an envelope or filter of 
 Two ways out:
 
 - the option ``fresh = true`` (config ``vital-fresh``, which extends ``vital-simple``) builds a new
-  engine for every render: renders are exact, at about 2.4 times the cost;
+  engine for every render: renders are exact, at about twice the cost (results/vital-fresh-bench;
+  a search under it did no better per render, results/hybrid-vs-search.md stop 23);
 - without it, ``run`` renders its shortlist again on a new instance each and ranks the returned set
   by those scores (``render.verify_units``), so what it writes and reports is the preset's sound as loaded.
 """
