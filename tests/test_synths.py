@@ -158,10 +158,7 @@ def test_a_config_extends_another_and_names_only_what_changes(configs, tmp_path)
     loop.write_text('extends = "loop"\n')
     with pytest.raises(ConfigError, match="loops"):
         load_synth(loop)
+    orphan = tmp_path / "orphan.toml"
+    orphan.write_text('extends = "nowhere"\n')
     with pytest.raises(ConfigError, match="not found"):
-        load_synth(_write(tmp_path / "orphan.toml", 'extends = "nowhere"\n'))
-
-
-def _write(path, text):
-    path.write_text(text)
-    return path
+        load_synth(orphan)
