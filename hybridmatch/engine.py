@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -37,7 +36,7 @@ from .errors import ConfigError
 from .objectives import PARETO_KEYS, TargetFeatures, score
 from .render import RenderJob, RenderPool
 from .search import Archive, MatchResult, Strategy, refine_analysis, refine_cost, search, select_diverse
-from .space import ParamSpace
+from .space import ParamSpace, read_config
 from .synths import SynthSpec, export_bank
 
 __all__ = ["REFINE", "load_synth", "run_match", "known_answer", "sample_patch", "save_sample", "atomic_write", "write_wav", "Progress", "progress_display"]
@@ -55,7 +54,7 @@ def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | Non
     ``text`` gives the TOML directly (``path`` then only names it); ``options`` override the config's
     ``[options]`` (e.g. the plugin path from ``--synth vst3:PATH``)."""
     path = Path(path)
-    raw = _read_config(path, text)
+    raw = read_config(path, text)
     name = backend or raw.get("synth")
     if not name:
         raise ConfigError(f"{path}: no 'synth' key naming the backend")
@@ -68,34 +67,6 @@ def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | Non
     spec = SynthSpec(str(name), space, sample_rate, opts, dict(raw.get("render", {})))
     spec.validate()
     return spec
-
-
-def _read_config(path: Path, text: str | None = None, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A synth config's table. ``extends = "other"`` (a config name next to it, or a .toml path
-    relative to it) starts from that config: tables merge key by key, anything else (arrays such as
-    ``[[param]]`` included) is replaced. So a variant names only what it changes."""
-    try:
-        raw = tomllib.loads(text if text is not None else path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"synth config not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"malformed TOML in {path}: {exc}") from None
-    base = raw.pop("extends", None)
-    if base is None:
-        return raw
-    if not isinstance(base, str) or not base:
-        raise ConfigError(f"{path}: 'extends' must name another synth config")
-    base_path = (path.parent / (base if base.endswith(".toml") else f"{base}.toml")).resolve()
-    if base_path in (*seen, path.resolve()):
-        raise ConfigError(f"{path}: 'extends' loops back to {base_path.name}")
-    return _merge(_read_config(base_path, seen=(*seen, path.resolve())), raw)
-
-
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def known_answer(target: str | Path, spec: SynthSpec) -> dict[str, Any] | None:

@@ -36,7 +36,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["Param", "Prior", "SymmetryGroup", "ParamSpace", "load_space"]
+__all__ = ["Param", "Prior", "SymmetryGroup", "ParamSpace", "load_space", "read_config"]
 
 Kind = Literal["continuous", "integer", "choice"]
 Scale = Literal["linear", "log", "skew"]
@@ -495,13 +495,36 @@ class ParamSpace:
         return out
 
 
-def load_space(path: str | Path) -> ParamSpace:
-    """Reads a ParamSpace TOML file; any problem is a one-line :class:`ConfigError`."""
-    path = Path(path)
+def read_config(path: Path, text: str | None = None, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A synth config's table. ``extends = "other"`` (a config name next to it, or a .toml path
+    relative to it) starts from that config: tables merge key by key, anything else (arrays such as
+    ``[[param]]`` included) is replaced. So a variant names only what it changes."""
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(text if text is not None else path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise ConfigError(f"synth config not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"malformed TOML in {path}: {exc}") from None
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: 'extends' must name another synth config")
+    base_path = (path.parent / (base if base.endswith(".toml") else f"{base}.toml")).resolve()
+    if base_path in (*seen, path.resolve()):
+        raise ConfigError(f"{path}: 'extends' loops back to {base_path.name}")
+    return _merge(read_config(base_path, seen=(*seen, path.resolve())), raw)
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_space(path: str | Path) -> ParamSpace:
+    """Reads a ParamSpace TOML file (``extends`` included); any problem is a one-line :class:`ConfigError`."""
+    path = Path(path)
+    raw = read_config(path)
     return ParamSpace.from_dict(raw, name=raw.get("name", path.stem))
