@@ -335,7 +335,8 @@ def dataset(synth: str, config: str | None, n: int, out: str, workers: int, seed
 @click.option("--out", required=True, help="checkpoint path (.pt); <out>.state holds the resumable optimizer state")
 @click.option("--synth", default="vital", show_default=True)
 @click.option("--config", default=None)
-@click.option("--model", "kind", default="dit", show_default=True, type=click.Choice(["dit", "mlp", "regress"]))
+@click.option("--model", "kind", default="dit", show_default=True, type=click.Choice(["dit", "mlp", "regress", "surrogate"]),
+              help="a flow (dit, mlp), the regression baseline, or a surrogate of the synth (patch → log-mel) that ranks a flow's samples")
 @click.option("--steps", default=2000, show_default=True, type=int)
 @click.option("--batch", default=128, show_default=True, type=int)
 @click.option("--lr", default=3e-4, show_default=True, type=float)
@@ -351,14 +352,15 @@ def dataset(synth: str, config: str | None, n: int, out: str, workers: int, seed
 @friendly
 def train(data: str, out: str, synth: str, config: str | None, kind: str, steps: int, batch: int, lr: float, device: str,
           workers: int, eval_items: int, d_model: int, layers: int, tokens: int, level: bool, seed: int, quiet: bool) -> None:
-    """Train the flow (dit or mlp) or the regression baseline; resumes from <out>.state."""
+    """Train the flow (dit or mlp), the regression baseline or a surrogate; resumes from <out>.state."""
     from .ml import train as run_train
 
     spec = resolve_synth(synth, config)
     summary = run_train(data, out, spec, kind=kind, steps=steps, batch=batch, lr=lr, device=device, workers=workers,
                         eval_items=eval_items, seed=seed, quiet=quiet, model_options={"d_model": d_model, "layers": layers, "tokens": tokens, "scalars": 3 if level else 2})
     ev = summary["held_out_eval"]
-    click.echo(f"{out}: {summary['bytes'] / 1e6:.1f} MB, {summary['steps']} steps in {summary['wall_s']:.0f} s; held-out best-of-{ev['n']} "
+    picked = f"the surrogate's top {ev['n']} of {ev['pool']} (rank correlation {ev['spearman']:.2f})" if kind == "surrogate" else f"best-of-{ev['n']}"
+    click.echo(f"{out}: {summary['bytes'] / 1e6:.1f} MB, {summary['steps']} steps in {summary['wall_s']:.0f} s; held-out {picked} "
                f"MSS {ev['model_best']['mss']:.2f} (prior {ev['prior_best']['mss']:.2f}), wMFCC {ev['model_best']['wmfcc']:.2f} "
                f"(prior {ev['prior_best']['wmfcc']:.2f})")
 

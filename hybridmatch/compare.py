@@ -69,13 +69,18 @@ def _definition(strategy: Strategy) -> dict[str, Any]:
 
 def _checkpoint(strategy: Strategy, space: Any) -> str | None:
     """The sha256 (16 hex digits) of the checkpoint the strategy's proposer samples from, if it has
-    one. A retrained checkpoint keeps its file name, so the definition alone would not show it."""
+    one (``+`` the surrogate's, if one ranks the samples). A retrained checkpoint keeps its file
+    name, so the definition alone would not show it."""
     if strategy.proposer not in ("cnf", "regress"):
         return None
-    from .ml.proposer import checkpoint_path
+    from .ml.proposer import checkpoint_path, surrogate_path
 
     path = checkpoint_path(space, strategy.proposer, strategy.proposer_options.get("checkpoint"))
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    critic = surrogate_path(space, dict(strategy.proposer_options))  # a surrogate that ranks the samples is part of the proposer
+    return digest if critic is None or not critic.is_file() else f"{digest}+{hashlib.sha256(critic.read_bytes()).hexdigest()[:16]}"
 
 
 def _check_definition(info: dict[str, Any], strategy: Strategy, done: Path, checkpoint: str | None = None, synth: str | None = None) -> None:

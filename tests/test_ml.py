@@ -19,7 +19,7 @@ SHIPPED = sorted(CHECKPOINT_DIR.glob("*.pt"))
 
 
 def _config_of(path: Path) -> str:
-    return path.stem.removesuffix("-regress")
+    return path.stem.removesuffix("-regress").removesuffix("-surrogate")
 
 
 def _shards(root: Path) -> dict[str, np.ndarray]:
@@ -176,6 +176,60 @@ def test_a_level_conditioned_flow_hears_the_level_and_a_blind_one_does_not(toy_s
         train(data, tmp_path / "old.pt", toy_spec, kind="mlp", steps=2, quiet=True, model_options={**small, "scalars": 3})
 
 
+def test_a_surrogate_trains_on_clean_renders_and_ranks_a_flows_samples(toy_spec, tmp_path):
+    """``train --model surrogate`` learns patch → log-mel and level; a ``cnf`` proposer with
+    ``surrogate`` draws ``oversample`` times as many samples and returns the nearest, nearest first;
+    the options are checked; an augmented dataset is refused."""
+    from hybridmatch.ml.proposer import check_options, propose_from_checkpoint
+    from hybridmatch.render import RenderJob
+
+    data = tmp_path / "data"
+    build_dataset(toy_spec, n=48, out=data, workers=1, seed=0, shard=48)
+    small = {"layers": 1, "cond_dim": 32, "hidden": 32}
+    flow, critic = tmp_path / "flow.pt", tmp_path / "critic.pt"
+    train(data, flow, toy_spec, kind="mlp", steps=4, batch=16, workers=1, eval_items=1, eval_n=1, quiet=True, model_options=small)
+    first = train(data, critic, toy_spec, kind="surrogate", steps=200, batch=16, lr=3e-3, workers=1, eval_items=1, eval_n=2, quiet=True,
+                  model_options={"hidden": 32, "layers": 1})
+    assert first["history"][0]["mel"] > first["history"][-1]["mel"]  # it learns
+    assert {"spearman", "model_best", "prior_best", "pool"} <= set(first["held_out_eval"])
+    ckpt = load_checkpoint(critic, toy_spec.space)
+    assert ckpt.config.scalars == 3
+    with pytest.raises(ConfigError, match="does not propose"):
+        ckpt.propose(np.zeros((1, 4000), np.float32), toy_spec.sample_rate, 60, 0.5, 2, seed=0)
+
+    audio, _ = sample_patch(toy_spec, seed=2, note=60, duration=0.5, seconds=0.6)
+    job = RenderJob(toy_spec, np.atleast_2d(audio).astype(np.float32), 60, 0.5)
+    options = {"checkpoint": str(flow), "surrogate": str(critic), "oversample": 4}
+    picked = propose_from_checkpoint("cnf", toy_spec.space, 5, np.random.default_rng(3), job=job, **options)
+    drawn = propose_from_checkpoint("cnf", toy_spec.space, 20, np.random.default_rng(3), job=job, checkpoint=str(flow))
+    scores = ckpt.score(audio, toy_spec.sample_rate, 60, 0.5, drawn)
+    np.testing.assert_array_equal(picked, drawn[np.argsort(scores, kind="stable")[:5]])  # the 5 nearest of 20, nearest first
+    check_options("cnf", options)
+    for bad, why in (({"oversample": 4}, "needs a surrogate"), ({"surrogate": "x.pt", "oversample": 0}, "whole number"),
+                     ({"surrogate": 1}, "true .* or a path")):
+        with pytest.raises(ConfigError, match=why):
+            check_options("cnf", bad)
+    with pytest.raises(ConfigError, match="nothing to rank"):
+        check_options("regress", {"surrogate": True})
+
+    # compare records the surrogate with the flow: a retrained surrogate is another proposer
+    from hybridmatch.compare import _checkpoint
+    from hybridmatch.search import Strategy
+
+    def digest(**opts: str) -> str | None:
+        return _checkpoint(Strategy(name="s", optimizer="none", proposer="cnf", proposer_options={"checkpoint": str(flow), **opts}), toy_spec.space)
+
+    ranked = digest(surrogate=str(critic))
+    assert ranked and ranked.startswith(f"{digest()}+")
+    train(data, critic, toy_spec, kind="surrogate", steps=201, batch=16, workers=1, eval_items=1, eval_n=1, quiet=True, model_options={"hidden": 32, "layers": 1})
+    assert digest(surrogate=str(critic)) != ranked
+
+    augmented = tmp_path / "augmented"
+    build_dataset(toy_spec, n=8, out=augmented, workers=1, seed=0, shard=8, augment=Augment())
+    with pytest.raises(ConfigError, match="without"):
+        train(augmented, tmp_path / "x.pt", toy_spec, kind="surrogate", steps=1, quiet=True)
+
+
 def test_a_checkpoint_for_another_space_is_refused(configs, tmp_path):
     if not SHIPPED:
         pytest.skip("no shipped checkpoints")
@@ -201,6 +255,17 @@ def test_every_shipped_checkpoint_loads_and_samples(path, configs):
     spec = load_synth(configs / f"{_config_of(path)}.toml")
     ckpt = load_checkpoint(path, spec.space)
     audio, _ = sample_patch(spec, seed=11, note=60, duration=0.5, seconds=1.0)
+    if ckpt.kind == "surrogate":  # it ranks patches: a render's own patch ranks near the top of 64 (chance: 31 above it)
+        above = []
+        for seed in range(8):
+            audio, native = sample_patch(spec, seed=seed, note=60, duration=0.5, seconds=1.0)
+            units = np.vstack([spec.space.to_unit(native), spec.space.sample(np.random.default_rng(seed + 100), 63)])
+            scores = ckpt.score(audio, spec.sample_rate, 60, 0.5, units)
+            assert scores.shape == (64,) and np.all(np.isfinite(scores))
+            above.append(int((scores[1:] < scores[0]).sum()))
+        assert np.median(above) < 16, above  # dexed-surrogate.pt: [3, 9, 58, 2, 9, 49, 8, 5]
+        assert (ROOT / "results" / "training.md").read_text().count(path.name) >= 1
+        return
     units = ckpt.propose(audio, spec.sample_rate, 60, 0.5, 64, seed=0)
     want = 1 if ckpt.kind == "regress" else 64
     assert units.shape == (want, spec.space.dim)

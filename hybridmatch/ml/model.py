@@ -11,6 +11,8 @@
   (``scipy.optimize.linear_sum_assignment``) and classifier-free guidance (the conditioning is
   replaced by a learned null embedding 10% of the time); Euler sampling.
 - :class:`Regressor`: the paper's baseline, an MLP head on the same encoder trained with MSE.
+- :class:`Surrogate`: the other direction, a forward model of the synth (patch, note, length → the
+  render's log-mel and level), which ranks a flow's samples before any is rendered.
 
 Parameters live in the space's *model face* (``ParamSpace.to_model``: one-hot choices), scaled to
 [-1, 1]; samples decode back with ``from_model`` (argmax for choices).
@@ -28,12 +30,12 @@ from torch import nn
 
 from .features import N_FRAMES, N_MELS
 
-__all__ = ["ModelConfig", "AudioEncoder", "Param2Tok", "DiTField", "MLPField", "Flow", "Regressor", "build_model"]
+__all__ = ["ModelConfig", "AudioEncoder", "Param2Tok", "DiTField", "MLPField", "Flow", "Regressor", "Surrogate", "build_model"]
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: str  # "dit", "mlp" (flows) or "regress"
+    kind: str  # "dit", "mlp" (flows), "regress" or "surrogate"
     dim: int  # model-face width of the parameter space
     cond_dim: int = 192
     d_model: int = 96
@@ -268,11 +270,70 @@ class Regressor(nn.Module):
         return self.head(self.encoder(mel, scalars))
 
 
-def build_model(cfg: ModelConfig) -> Flow | Regressor:
+class Surrogate(nn.Module):
+    """A forward model of the synth: model-face patch and (note, length) → the render's log-mel
+    (``features.logmel``) and its RMS level. The mirror image of :class:`AudioEncoder`: a residual MLP
+    FiLM-conditioned on the note and length, then transposed 1-D convolutions up the time axis.
+
+    It never replaces a render. It only orders a flow's samples, so a proposer can draw many more
+    than it renders and render the ones whose predicted sound is nearest the target
+    (``[proposer.options] surrogate``). Trained with L1 on the log-mel and on the scaled level (the
+    log-mel is level-free, and a flow's samples can be far too loud for a quiet recording:
+    results/hybrid-vs-search.md, stop 19), on renders without augmentation."""
+
+    LEVEL_WEIGHT = 0.1  # level L1 (scaled units: 20 dB = 1) next to log-mel L1 (in [0, 1]), in the loss
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.inp = nn.Linear(cfg.dim, cfg.hidden)
+        self.cond = nn.Sequential(nn.Linear(2, cfg.hidden), nn.GELU())
+        self.blocks = nn.ModuleList(_FiLMBlock(cfg.hidden, cfg.hidden) for _ in range(cfg.layers))
+        self.norm = nn.LayerNorm(cfg.hidden)
+        self.seq = nn.Linear(cfg.hidden, 128 * (N_FRAMES // 16))
+        self.level = nn.Linear(cfg.hidden, 1)
+        chans = [128, 128, 128, 128]
+        ups: list[nn.Module] = []
+        for a, b in zip(chans[:-1], chans[1:], strict=True):
+            ups += [nn.ConvTranspose1d(a, b, 4, stride=2, padding=1), nn.GroupNorm(8, b), nn.GELU()]
+        ups.append(nn.ConvTranspose1d(chans[-1], N_MELS, 4, stride=2, padding=1))
+        self.up = nn.Sequential(*ups)
+
+    def forward(self, x: torch.Tensor, scalars: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-mel (B, N_MELS, N_FRAMES) in [0, 1], scaled level (B,)) for model-face patches ``x``
+        and (note, length) ``scalars`` (B, 2)."""
+        z = self.cond(scalars[:, :2])
+        h = self.inp(x)
+        for block in self.blocks:
+            h = block(h, z)
+        h = self.norm(h)
+        mel = torch.sigmoid(self.up(self.seq(h).view(-1, 128, N_FRAMES // 16)))
+        return mel, self.level(h)[:, 0]
+
+    def loss(self, x1: torch.Tensor, mel: torch.Tensor, scalars: torch.Tensor, **_: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        pred, level = self(x1, scalars)
+        l1 = (pred - mel).abs().mean()
+        lv = (level - scalars[:, 2]).abs().mean()
+        return l1 + self.LEVEL_WEIGHT * lv, {"mel": l1.item(), "level": lv.item()}
+
+    @torch.no_grad()
+    def score(self, x: torch.Tensor, mel: torch.Tensor, scalars: torch.Tensor) -> torch.Tensor:
+        """(B,) predicted log-mel L1 of each patch ``x`` from one target (``mel`` (1, M, T), ``scalars``
+        (1, 2+) note and length first); lower is nearer. The predicted level is left out: weighted in,
+        it picked patches with worse MSS on the recordings and in-domain, and no better wMFCC from the
+        level-aware Dexed flow's samples (results/hybrid-vs-search.md, stop 24), so it stays a
+        training target only."""
+        pred, _ = self(x, scalars.expand(x.shape[0], -1))
+        return (pred - mel).abs().mean(dim=(1, 2))
+
+
+def build_model(cfg: ModelConfig) -> Flow | Regressor | Surrogate:
     if cfg.kind in ("dit", "mlp"):
         return Flow(cfg)
     if cfg.kind == "regress":
         return Regressor(cfg)
+    if cfg.kind == "surrogate":
+        return Surrogate(cfg)
     from ..errors import ConfigError
 
-    raise ConfigError(f"unknown model kind {cfg.kind!r}; use dit, mlp or regress")
+    raise ConfigError(f"unknown model kind {cfg.kind!r}; use dit, mlp, regress or surrogate")

@@ -1,7 +1,11 @@
 """Proposers backed by trained checkpoints: ``cnf`` (samples of the flow) and ``regress`` (the
 regression baseline's single estimate). Shipped checkpoints live in ``hybridmatch/ml/checkpoints``
 as ``<config>.pt`` (flow) and ``<config>-regress.pt``; a strategy may name another file with
-``[proposer.options] checkpoint = "path.pt"``."""
+``[proposer.options] checkpoint = "path.pt"``.
+
+``[proposer.options] surrogate = true`` (the shipped ``<config>-surrogate.pt``, or a path) makes
+``cnf`` draw ``oversample`` (default 8) times as many samples and keep those whose sound a surrogate
+of the synth (``model.Surrogate``) predicts nearest the target: many draws are cheap, renders are not."""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..space import ParamSpace
 
-__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "checkpoint_path", "propose_from_checkpoint", "load_for", "check_options", "latent_for"]
+__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "checkpoint_path", "propose_from_checkpoint", "load_for", "check_options", "latent_for",
+           "surrogate_path", "surrogate_pick"]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 
@@ -44,7 +49,10 @@ _OPTIONS: dict[str, tuple[str, Any]] = {
     "steps": ("a whole number of Euler steps >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
     "guidance": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
     "temperature": ("a number > 0", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+    "surrogate": ("true (the shipped surrogate) or a path", lambda v: v is True or (isinstance(v, str) and v != "")),
+    "oversample": ("a whole number >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
 }
+OVERSAMPLE = 8  # flow samples drawn per kept one when a surrogate ranks them
 
 
 def check_options(kind: str, options: dict[str, Any]) -> None:
@@ -56,6 +64,26 @@ def check_options(kind: str, options: dict[str, Any]) -> None:
         what, ok = _OPTIONS[key]
         if not ok(value):
             raise ConfigError(f"proposer {kind!r}: option {key} must be {what}, got {value!r}")
+    if "oversample" in options and not options.get("surrogate"):
+        raise ConfigError(f"proposer {kind!r}: oversample needs a surrogate to rank the samples (surrogate = true)")
+    if options.get("surrogate") and kind != "cnf":
+        raise ConfigError(f"proposer {kind!r}: a surrogate ranks a flow's samples; {kind} has nothing to rank")
+
+
+def surrogate_path(space: ParamSpace, options: dict[str, Any]) -> Path | None:
+    """The surrogate checkpoint a proposer's options name (``True``: the shipped one), or None."""
+    value = options.get("surrogate")
+    if not value:
+        return None
+    return checkpoint_path(space, "surrogate", value if isinstance(value, str) else None)
+
+
+def surrogate_pick(space: ParamSpace, job: Any, units: np.ndarray, n: int, surrogate: bool | str) -> np.ndarray:
+    """Indices of the ``n`` patches among ``units`` whose predicted sound is nearest ``job``'s
+    target, nearest first (``surrogate``: True for the shipped checkpoint, or a path)."""
+    critic = load_for(space, "surrogate", surrogate if isinstance(surrogate, str) else None)
+    scores = critic.score(job.target, job.spec.sample_rate, job.note, job.duration, units)
+    return np.argsort(scores, kind="stable")[:n]
 
 
 def load_for(space: ParamSpace, kind: str, checkpoint: str | None = None) -> Any:
@@ -72,14 +100,18 @@ def load_for(space: ParamSpace, kind: str, checkpoint: str | None = None) -> Any
 
 
 def propose_from_checkpoint(kind: str, space: ParamSpace, n: int, rng: np.random.Generator, *, job: Any = None,
-                            checkpoint: str | None = None, steps: int = 16, guidance: float = 2.0, temperature: float = 1.0, **_: Any) -> np.ndarray:
+                            checkpoint: str | None = None, steps: int = 16, guidance: float = 2.0, temperature: float = 1.0,
+                            surrogate: bool | str = False, oversample: int = OVERSAMPLE, **_: Any) -> np.ndarray:
     """``n`` samples of the flow (``kind="cnf"``), or the regression baseline's single estimate
-    (``"regress"``: it has nothing to sample), conditioned on the target's audio, note and length."""
+    (``"regress"``: it has nothing to sample), conditioned on the target's audio, note and length.
+    With a ``surrogate``, the ``n`` nearest of ``n * oversample`` samples, nearest first."""
     if job is None:
         raise ConfigError(f"proposer {kind!r} needs a target")
     ckpt = load_for(space, kind, checkpoint)
-    return ckpt.propose(job.target, job.spec.sample_rate, job.note, job.duration, n, seed=int(rng.integers(2**31)), steps=steps, guidance=guidance,
-                        temperature=temperature)
+    draw = n * oversample if surrogate else n
+    units = ckpt.propose(job.target, job.spec.sample_rate, job.note, job.duration, draw, seed=int(rng.integers(2**31)), steps=steps, guidance=guidance,
+                         temperature=temperature)
+    return units[surrogate_pick(space, job, units, n, surrogate)] if surrogate else units
 
 
 def latent_for(space: ParamSpace, job: Any, *, checkpoint: str | None = None, steps: int = 16, guidance: float = 2.0, **_: Any) -> Any:

@@ -27,9 +27,9 @@ from ..space import ParamSpace
 from ..synths import SynthSpec
 from .dataset import FlowData
 from .features import level_db, logmel, scalars
-from .model import Flow, ModelConfig, Regressor, build_model
+from .model import Flow, ModelConfig, Regressor, Surrogate, build_model
 
-__all__ = ["train", "Checkpoint", "Latent", "load_checkpoint", "evaluate", "FORMAT"]
+__all__ = ["train", "Checkpoint", "Latent", "load_checkpoint", "evaluate", "evaluate_surrogate", "FORMAT"]
 
 FORMAT = 1
 
@@ -38,7 +38,7 @@ FORMAT = 1
 class Checkpoint:
     """A loaded model ready to sample, with what it was trained on."""
 
-    model: Flow | Regressor
+    model: Flow | Regressor | Surrogate
     config: ModelConfig
     space: ParamSpace
     backend: str
@@ -56,11 +56,23 @@ class Checkpoint:
     def propose(self, audio: np.ndarray, sample_rate: int, note: float, duration: float, n: int, *, seed: int, steps: int = 16, guidance: float = 2.0,
                 temperature: float = 1.0) -> np.ndarray:
         """``n`` unit vectors for a target (a regressor returns its single estimate)."""
+        if isinstance(self.model, Surrogate):
+            raise ConfigError("a surrogate checkpoint predicts sounds, it does not propose patches; name it as [proposer.options] surrogate")
         mel, sc = self._conditioning(audio, sample_rate, note, duration)
         gen = torch.Generator().manual_seed(seed)
         with torch.inference_mode():
             x = self.model.sample(mel, sc, n, steps=steps, guidance=guidance, temperature=temperature, generator=gen).double().numpy()
         return self.space.from_model((x + 1.0) / 2.0)
+
+    def score(self, audio: np.ndarray, sample_rate: int, note: float, duration: float, units: np.ndarray) -> np.ndarray:
+        """A surrogate's predicted distance of each patch (unit vectors (n, d)) from the target; lower is nearer."""
+        if not isinstance(self.model, Surrogate):
+            raise ConfigError(f"a {self.kind} checkpoint cannot score patches; a surrogate checkpoint (train --model surrogate) can")
+        mel = torch.from_numpy(logmel(audio, sample_rate))[None]
+        sc = torch.from_numpy(scalars(note, duration, level_db(audio, sample_rate)))[None]
+        x = torch.from_numpy(2.0 * self.space.to_model(np.atleast_2d(units).astype(np.float64)) - 1.0).float()
+        with torch.inference_mode():
+            return self.model.score(x, mel, sc).double().numpy()
 
     def latent(self, audio: np.ndarray, sample_rate: int, note: float, duration: float, *, steps: int = 16, guidance: float = 2.0) -> Latent:
         """The flow's noise space for one target (``Latent``); a regression head has none."""
@@ -169,6 +181,45 @@ def evaluate(
     }
 
 
+def evaluate_surrogate(ckpt: Checkpoint, spec: SynthSpec, data: FlowData, idx: np.ndarray, *, n: int, pool_n: int = 64, workers: int,
+                       seed: int = 0, tail: float | None = None) -> dict[str, Any]:
+    """How well a surrogate picks what to render, by audio metrics: for each held-out item, ``pool_n``
+    prior patches are rendered and scored against the true patch's render; ``model_best`` is the best
+    (by search loss) of the ``n`` the surrogate ranks first, ``prior_best`` the best of ``n`` of them
+    taken at random (the first ``n`` drawn), ``model`` / ``prior`` the means over those ``n``, and
+    ``spearman`` the rank correlation of the surrogate's score with the search loss over the pool."""
+    from scipy.stats import spearmanr
+
+    synth = spec.build()
+    release = float(spec.render.get("release", 0.5)) if tail is None else tail
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list[dict[str, float]]] = {"model": [], "model_best": [], "prior": [], "prior_best": []}
+    rhos: list[float] = []
+    with RenderPool(workers) as pool:
+        for i in idx:
+            units, _, cond = data.batch(np.array([i]))
+            note, duration = int(cond[0, 0]), float(cond[0, 1])
+            target = synth.render(spec.space.to_native(units[0].astype(np.float64)), note=note, duration=duration, seconds=duration + release)
+            job = RenderJob(spec, np.atleast_2d(np.asarray(target, dtype=np.float32)), note, duration)
+            cand = spec.space.sample(rng, pool_n)
+            evals = pool.evaluate(job, cand)
+            objs = np.array([[e.objectives[k] for k in PARETO_KEYS] for e in evals])
+            loss = np.array([e.loss for e in evals])
+            predicted = ckpt.score(job.target, spec.sample_rate, note, duration, cand)
+            ranked = np.argsort(predicted, kind="stable")
+            rhos.append(float(spearmanr(predicted, loss).statistic))
+            for name, pick in (("model", ranked[:n]), ("prior", np.arange(n))):
+                rows[name].append(dict(zip(PARETO_KEYS, objs[pick].mean(axis=0).tolist(), strict=True)))
+                rows[f"{name}_best"].append(dict(zip(PARETO_KEYS, objs[pick[int(np.argmin(loss[pick]))]].tolist(), strict=True)))
+    return {
+        "items": len(idx),
+        "n": n,
+        "pool": pool_n,
+        "spearman": round(float(np.nanmedian(rhos)), 4),
+        **{name: {k: round(float(np.median([r[k] for r in rs])), 4) for k in PARETO_KEYS} for name, rs in rows.items()},
+    }
+
+
 HOLDOUT = 0.05  # share of a dataset held out from training, for evaluation
 
 
@@ -213,7 +264,12 @@ def train(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     state_path = out.with_name(out.name + ".state")
-    cfg = ModelConfig(kind=kind, dim=spec.space.model_dim(), **(model_options or {}))
+    options = dict(model_options or {})
+    if kind == "surrogate":  # it predicts the level, so it needs it in the data; and clean renders to learn from
+        options["scalars"] = 3
+        if data.meta.get("augment"):
+            raise ConfigError(f"{data_dir} was rendered with --augment; a surrogate learns what the synth renders, so train it on a dataset made without")
+    cfg = ModelConfig(kind=kind, dim=spec.space.model_dim(), **options)
     if cfg.scalars == 3 and not data.has_level:
         raise ConfigError(f"{data_dir} does not record the clip level (made before it was stored); render it again to train with --level")
     torch.manual_seed(seed)
@@ -283,7 +339,10 @@ def train(
     checkpoint()
     ckpt = load_checkpoint(out)
     held = held_idx[: min(eval_items, len(held_idx))]
-    result = evaluate(ckpt, spec, data, held, n=1 if kind == "regress" else eval_n, workers=workers, seed=seed)
+    if kind == "surrogate":
+        result = evaluate_surrogate(ckpt, spec, data, held, n=eval_n, workers=workers, seed=seed)
+    else:
+        result = evaluate(ckpt, spec, data, held, n=1 if kind == "regress" else eval_n, workers=workers, seed=seed)
     _save(out, _payload(ckpt.model, cfg, spec_meta, info({"held_out_eval": result})))
     summary = {"checkpoint": str(out), "bytes": out.stat().st_size, **info({"held_out_eval": result})}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=1))
@@ -296,6 +355,8 @@ def _describe(cfg: dict[str, Any]) -> str:
         return f"dit d{cfg['d_model']} L{cfg['layers']} K{cfg['tokens']}{level}"
     if cfg["kind"] == "mlp":
         return f"mlp w{cfg['hidden']} L{cfg['layers']}{level}"
+    if cfg["kind"] == "surrogate":
+        return f"surrogate w{cfg['hidden']} L{cfg['layers']}"
     return f"regress w{cfg['hidden']}{level}"
 
 
@@ -309,6 +370,8 @@ def checkpoint_report(paths: list[Path]) -> str:
         "Held-out evaluation: for each held-out dataset item, the true patch is rendered at its note and length; the",
         "model's samples (8 for a flow, its single estimate for `regress`) and 8 prior samples are rendered and scored",
         "against it. Medians over items; `best` is the best-of-n by search loss, `mean` the mean over the n.",
+        "A surrogate (patch → log-mel, which ranks a flow's samples) is scored on what it picks: `model` is the 8 patches",
+        "it ranks first among 64 prior samples, `prior` 8 of the same 64 taken at random; its rank correlation is in its .json.",
         "Checkpoints that were replaced, or whose files are gone, are in `results/training-history.md`.",
         "Hardware comes from the record (or the .json beside the checkpoint); `?` means it was not recorded, and every such",
         "checkpoint was trained on the 2-core development VM. The dataset commands are in `scripts/train-checkpoints.sh`.",

@@ -187,11 +187,16 @@ def search(
         options = {**dict(strategy.proposer_options), **(context or {})}
         latent, noise = None, np.zeros((0, 0))
         if strategy.latent:  # the same samples as the proposer's, with the noise each one came from
-            from ..ml.proposer import latent_for
+            from ..ml.proposer import OVERSAMPLE, latent_for, surrogate_pick
 
             latent = latent_for(space, job, **options)
-            noise = latent.noise(n - n_prior, int(rng.integers(2**31)), options.get("temperature", 1.0))
+            surrogate = options.get("surrogate", False)
+            draw = (n - n_prior) * options.get("oversample", OVERSAMPLE) if surrogate else n - n_prior
+            noise = latent.noise(draw, int(rng.integers(2**31)), options.get("temperature", 1.0))
             proposals = latent.decode(noise)
+            if surrogate:  # keep the samples a surrogate of the synth predicts nearest, with their noise
+                keep = surrogate_pick(space, job, proposals, n - n_prior, surrogate)
+                noise, proposals = noise[keep], proposals[keep]
         else:
             proposals = propose(strategy.proposer, space, n - n_prior, rng, job=job, **options)
         prior = space.sample(rng, n_prior) if n_prior else np.zeros((0, space.dim))

@@ -162,6 +162,8 @@ def _from_checkpoint(kind: str) -> Any:
 
         check_options(kind, dict(options))
         load_for(space, kind, options.get("checkpoint"))
+        if options.get("surrogate"):
+            load_for(space, "surrogate", options["surrogate"] if isinstance(options["surrogate"], str) else None)
 
     proposer.check = check  # type: ignore[attr-defined]
     return proposer
