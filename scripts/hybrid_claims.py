@@ -2,16 +2,17 @@
 
     python scripts/hybrid_claims.py results/hybrid-vs-search/dexed results/hybrid-vs-search/dexed-n64 [...]
     python scripts/hybrid_claims.py --hybrid cnf-latent FOLDER ...   # the claims for another seeded strategy
+    python scripts/hybrid_claims.py --hybrid cnf-latent-sur8 --only cnf-only-sur8 FOLDER ...   # and another unsearched one
 
 Each argument is a compare output folder; its `runs.csv` rows are pooled. ``--hybrid`` names the
-CNF-seeded search the claims are checked for (default `cnf-cma`, the issue's). A claim is checked on the
+CNF-seeded search the claims are checked for (default `cnf-cma`, the issue's), ``--only`` the strategy
+that renders samples without a search (default `cnf-only`). A claim is checked on the
 median over (target, seed) pairs, and the paired win rate says how often it holds run by run.
 """
 
 from __future__ import annotations
 
 import csv
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def compare(rows, a: tuple[str, int], b: tuple[str, int], metric: str) -> tuple[
     return float(np.median(va)), float(np.median(vb)), float(np.mean(va < vb)), len(keys)
 
 
-def main(folders: list[str], hybrid: str = "cnf-cma") -> None:
+def main(folders: list[str], hybrid: str = "cnf-cma", only: str = "cnf-only") -> None:
     rows = load(folders)
     budgets = sorted({b for (s, b) in rows if s == hybrid})
     lines = ["| claim | metric | left | right | median left / right | left wins | pairs | holds |", "|---|---|---|---|---|---:|---:|---|"]
@@ -61,13 +62,16 @@ def main(folders: list[str], hybrid: str = "cnf-cma") -> None:
             # for a hybrid other than cnf-cma this is seed and search together (regress has no noise space)
             add("cnf beats regress as a seed" if hybrid == "cnf-cma" else f"{hybrid} beats regress-cma", (hybrid, max(budgets)), ("regress-cma", max(budgets)), m)
     for m in ("mss", "wmfcc"):
-        add("cnf-only beats random at 64", ("cnf-only", 64), ("random", 64), m)
+        add(f"{only} beats random at 64", (only, 64), ("random", 64), m)
     print("\n".join(lines))
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    if args[:1] == ["--hybrid"]:
-        main(args[2:], hybrid=args[1])
-    else:
-        main(args)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+")
+    parser.add_argument("--hybrid", default="cnf-cma")
+    parser.add_argument("--only", default="cnf-only")
+    args = parser.parse_args()
+    main(args.folders, hybrid=args.hybrid, only=args.only)

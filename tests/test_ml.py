@@ -211,10 +211,13 @@ def test_a_surrogate_trains_on_clean_renders_and_ranks_a_flows_samples(toy_spec,
             check_options("cnf", bad)
     with pytest.raises(ConfigError, match="nothing to rank"):
         check_options("regress", {"surrogate": True})
+    from hybridmatch.search import Strategy
+
+    with pytest.raises(ConfigError, match="no surrogate checkpoint for config 'toy'"):  # none ships for toy: refused before any render
+        Strategy(name="s", optimizer="none", proposer="cnf", proposer_options={"surrogate": True}).check(toy_spec.space)
 
     # compare records the surrogate with the flow: a retrained surrogate is another proposer
     from hybridmatch.compare import _checkpoint
-    from hybridmatch.search import Strategy
 
     def digest(**opts: str) -> str | None:
         return _checkpoint(Strategy(name="s", optimizer="none", proposer="cnf", proposer_options={"checkpoint": str(flow), **opts}), toy_spec.space)

@@ -91,6 +91,11 @@ def load_for(space: ParamSpace, kind: str, checkpoint: str | None = None) -> Any
     import json
 
     path = checkpoint_path(space, kind, checkpoint)
+    if not path.exists() and kind == "surrogate":
+        raise ConfigError(
+            f"no surrogate checkpoint for config {space.name!r} ({path}); make a dataset without --augment, train one with "
+            "`hybridmatch train --model surrogate` and name it in [proposer.options] surrogate, or leave the surrogate out"
+        )
     if not path.exists():
         raise ConfigError(
             f"no {kind} checkpoint for config {space.name!r} ({path}); train one with `hybridmatch dataset` and `hybridmatch train`, "
