@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,8 @@ class Checkpoint:
         mel = torch.from_numpy(logmel(audio, sample_rate))[None]
         sc = torch.from_numpy(scalars(note, duration, level_db(audio, sample_rate)))[None]
         x = torch.from_numpy(2.0 * self.space.to_model(np.atleast_2d(units).astype(np.float64)) - 1.0).float()
-        with torch.inference_mode():
-            return self.model.score(x, mel, sc).double().numpy()
+        with torch.inference_mode():  # in chunks: a 500-render cnf-only run scores 4000 draws
+            return torch.cat([self.model.score(chunk, mel, sc) for chunk in x.split(1024)]).double().numpy()
 
     def latent(self, audio: np.ndarray, sample_rate: int, note: float, duration: float, *, steps: int = 16, guidance: float = 2.0) -> Latent:
         """The flow's noise space for one target (``Latent``); a regression head has none."""
@@ -147,6 +148,18 @@ def load_checkpoint(path: str | Path, space: ParamSpace | None = None) -> Checkp
     return Checkpoint(model, cfg, trained, raw["backend"], raw.get("info", {}))
 
 
+def _held_out_jobs(spec: SynthSpec, data: FlowData, idx: np.ndarray, tail: float | None) -> Iterator[RenderJob]:
+    """A target for each held-out item: its true patch rendered at its note and length, with ``tail``
+    seconds after note-off (default: the config's ``release``, which is what the dataset used)."""
+    synth = spec.build()
+    release = float(spec.render.get("release", 0.5)) if tail is None else tail
+    for i in idx:
+        units, _, cond = data.batch(np.array([i]))
+        note, duration = int(cond[0, 0]), float(cond[0, 1])
+        target = synth.render(spec.space.to_native(units[0].astype(np.float64)), note=note, duration=duration, seconds=duration + release)
+        yield RenderJob(spec, np.atleast_2d(np.asarray(target, dtype=np.float32)), note, duration)
+
+
 def evaluate(
     ckpt: Checkpoint, spec: SynthSpec, data: FlowData, idx: np.ndarray, *, n: int, workers: int, seed: int = 0, steps: int = 16, guidance: float = 2.0,
     tail: float | None = None,
@@ -157,17 +170,12 @@ def evaluate(
     regressor) and ``n`` prior samples are rendered and scored against it. Reports the median over
     items of the best-of-n and mean-of-n for every Pareto objective. ``tail`` (seconds rendered after
     note-off for the target) defaults to the config's ``release``, which is what the dataset used."""
-    synth = spec.build()
-    release = float(spec.render.get("release", 0.5)) if tail is None else tail
     rng = np.random.default_rng(seed)
     rows: dict[str, list[dict[str, float]]] = {"model": [], "model_best": [], "prior": [], "prior_best": []}
     with RenderPool(workers) as pool:
-        for i in idx:
-            units, _, cond = data.batch(np.array([i]))
-            note, duration = int(cond[0, 0]), float(cond[0, 1])
-            target = synth.render(spec.space.to_native(units[0].astype(np.float64)), note=note, duration=duration, seconds=duration + release)
-            job = RenderJob(spec, np.atleast_2d(np.asarray(target, dtype=np.float32)), note, duration)
-            proposals = ckpt.propose(job.target, spec.sample_rate, note, duration, n, seed=int(rng.integers(2**31)), steps=steps, guidance=guidance)
+        for job in _held_out_jobs(spec, data, idx, tail):
+            proposals = ckpt.propose(job.target, spec.sample_rate, job.note, job.duration, n, seed=int(rng.integers(2**31)), steps=steps,
+                                     guidance=guidance)
             for name, units_ in (("model", proposals), ("prior", spec.space.sample(rng, n))):
                 evals = pool.evaluate(job, units_)
                 objs = np.array([[e.objectives[k] for k in PARETO_KEYS] for e in evals])
@@ -190,22 +198,16 @@ def evaluate_surrogate(ckpt: Checkpoint, spec: SynthSpec, data: FlowData, idx: n
     ``spearman`` the rank correlation of the surrogate's score with the search loss over the pool."""
     from scipy.stats import spearmanr
 
-    synth = spec.build()
-    release = float(spec.render.get("release", 0.5)) if tail is None else tail
     rng = np.random.default_rng(seed)
     rows: dict[str, list[dict[str, float]]] = {"model": [], "model_best": [], "prior": [], "prior_best": []}
     rhos: list[float] = []
     with RenderPool(workers) as pool:
-        for i in idx:
-            units, _, cond = data.batch(np.array([i]))
-            note, duration = int(cond[0, 0]), float(cond[0, 1])
-            target = synth.render(spec.space.to_native(units[0].astype(np.float64)), note=note, duration=duration, seconds=duration + release)
-            job = RenderJob(spec, np.atleast_2d(np.asarray(target, dtype=np.float32)), note, duration)
+        for job in _held_out_jobs(spec, data, idx, tail):
             cand = spec.space.sample(rng, pool_n)
             evals = pool.evaluate(job, cand)
             objs = np.array([[e.objectives[k] for k in PARETO_KEYS] for e in evals])
             loss = np.array([e.loss for e in evals])
-            predicted = ckpt.score(job.target, spec.sample_rate, note, duration, cand)
+            predicted = ckpt.score(job.target, spec.sample_rate, job.note, job.duration, cand)
             ranked = np.argsort(predicted, kind="stable")
             rhos.append(float(spearmanr(predicted, loss).statistic))
             for name, pick in (("model", ranked[:n]), ("prior", np.arange(n))):
