@@ -237,6 +237,6 @@ def test_strategy_auto_is_cnf_cma_the_measured_best_per_config_or_cma_without_a_
 
     picks = {name: resolve_strategy("auto", resolve_synth("vital" if name.startswith("vital") else name, name)).name
              for name in ("vital-simple", "vital-fresh", "vital-full", "dexed")}
-    assert picks == {"vital-simple": "cnf-cma", "vital-fresh": "cnf-cma", "vital-full": "cma", "dexed": "cnf-latent"}
+    assert picks == {"vital-simple": "cnf-cma", "vital-fresh": "cnf-cma", "vital-full": "cma", "dexed": "cnf-latent-sur"}
     assert resolve_strategy("auto", load_synth(configs / "toy.toml")).name == "cnf-cma"
     assert next(p for p in main.commands["run"].params if p.name == "strategy").default == "auto"

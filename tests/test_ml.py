@@ -213,8 +213,8 @@ def test_a_surrogate_trains_on_clean_renders_and_ranks_a_flows_samples(toy_spec,
         check_options("regress", {"surrogate": True})
     from hybridmatch.search import Strategy
 
-    with pytest.raises(ConfigError, match="no surrogate checkpoint for config 'toy'"):  # none ships for toy: refused before any render
-        Strategy(name="s", optimizer="none", proposer="cnf", proposer_options={"surrogate": True}).check(toy_spec.space)
+    with pytest.raises(ConfigError, match="no surrogate checkpoint for config 'toy'"):  # a surrogate that is not there: refused before any render
+        Strategy(name="s", optimizer="none", proposer="cnf", proposer_options={"surrogate": str(tmp_path / "none.pt")}).check(toy_spec.space)
 
     # compare records the surrogate with the flow: a retrained surrogate is another proposer
     from hybridmatch.compare import _checkpoint

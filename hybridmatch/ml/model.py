@@ -320,9 +320,9 @@ class Surrogate(nn.Module):
     def score(self, x: torch.Tensor, mel: torch.Tensor, scalars: torch.Tensor) -> torch.Tensor:
         """(B,) predicted log-mel L1 of each patch ``x`` from one target (``mel`` (1, M, T), ``scalars``
         (1, 2+) note and length first); lower is nearer. The predicted level is left out: weighted in,
-        it picked patches with worse MSS on the recordings and in-domain, and no better wMFCC from the
-        level-aware Dexed flow's samples (results/hybrid-vs-search.md, stop 24), so it stays a
-        training target only."""
+        it picked patches with worse MSS on the recordings and in-domain, and bought wMFCC on the
+        recordings only at large weights, at more than 2 MSS (results/hybrid-vs-search.md, stop 24),
+        so it stays a training target only."""
         pred, _ = self(x, scalars.expand(x.shape[0], -1))
         return (pred - mel).abs().mean(dim=(1, 2))
 
