@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..space import ParamSpace
 
 __all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "checkpoint_path", "propose_from_checkpoint", "load_for", "check_options", "latent_for",
-           "surrogate_path", "surrogate_pick"]
+           "surrogate_path", "load_surrogate", "surrogate_pick"]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 
@@ -78,10 +78,15 @@ def surrogate_path(space: ParamSpace, options: dict[str, Any]) -> Path | None:
     return checkpoint_path(space, "surrogate", value if isinstance(value, str) else None)
 
 
+def load_surrogate(space: ParamSpace, surrogate: bool | str) -> Any:
+    """The (cached) surrogate a ``surrogate`` option names: True for the shipped one, or a path."""
+    return load_for(space, "surrogate", surrogate if isinstance(surrogate, str) else None)
+
+
 def surrogate_pick(space: ParamSpace, job: Any, units: np.ndarray, n: int, surrogate: bool | str) -> np.ndarray:
     """Indices of the ``n`` patches among ``units`` whose predicted sound is nearest ``job``'s
     target, nearest first (``surrogate``: True for the shipped checkpoint, or a path)."""
-    critic = load_for(space, "surrogate", surrogate if isinstance(surrogate, str) else None)
+    critic = load_surrogate(space, surrogate)
     scores = critic.score(job.target, job.spec.sample_rate, job.note, job.duration, units)
     return np.argsort(scores, kind="stable")[:n]
 

@@ -69,8 +69,7 @@ class Checkpoint:
         """A surrogate's predicted distance of each patch (unit vectors (n, d)) from the target; lower is nearer."""
         if not isinstance(self.model, Surrogate):
             raise ConfigError(f"a {self.kind} checkpoint cannot score patches; a surrogate checkpoint (train --model surrogate) can")
-        mel = torch.from_numpy(logmel(audio, sample_rate))[None]
-        sc = torch.from_numpy(scalars(note, duration, level_db(audio, sample_rate)))[None]
+        mel, sc = self._conditioning(audio, sample_rate, note, duration)
         x = torch.from_numpy(2.0 * self.space.to_model(np.atleast_2d(units).astype(np.float64)) - 1.0).float()
         with torch.inference_mode():  # in chunks: a 500-render cnf-only run scores 4000 draws
             return torch.cat([self.model.score(chunk, mel, sc) for chunk in x.split(1024)]).double().numpy()

@@ -158,12 +158,12 @@ def _from_checkpoint(kind: str) -> Any:
         return propose_from_checkpoint(kind, space, n, rng, **context)
 
     def check(space: ParamSpace, options: Mapping[str, Any]) -> None:
-        from ..ml.proposer import check_options, load_for
+        from ..ml.proposer import check_options, load_for, load_surrogate
 
         check_options(kind, dict(options))
         load_for(space, kind, options.get("checkpoint"))
         if options.get("surrogate"):
-            load_for(space, "surrogate", options["surrogate"] if isinstance(options["surrogate"], str) else None)
+            load_surrogate(space, options["surrogate"])
 
     proposer.check = check  # type: ignore[attr-defined]
     return proposer
