@@ -1,0 +1,43 @@
+"""The benchmark commands produce their tables (what they measure is not asserted: timings belong
+in results/, not in tests)."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from hybridmatch.bench import bench_render
+from hybridmatch.cli import main
+
+
+def _rows(text: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+
+
+def test_bench_render_measures_each_worker_count(toy_spec, tmp_path):
+    out = tmp_path / "bench.md"
+    text = bench_render(toy_spec, workers=[1, 2], renders=16, seconds=0.3, out=out)
+    assert out.read_text() == text
+    rows = _rows(text)
+    assert [r[0] for r in rows] == ["1", "2"]
+    assert rows[0][2] == "1.00x"  # the first setting is the base of the speed-up
+    assert all(float(r[1]) > 0 and float(r[4]) > 0 for r in rows)
+
+
+def test_bench_propose_times_every_shipped_proposer(tmp_path):
+    out = tmp_path / "propose.md"
+    result = CliRunner().invoke(main, ["bench-propose", "--synth", "toy", "--repeats", "1", "--seconds", "0.3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = _rows(out.read_text())
+    assert [r[0] for r in rows] == ["toy"] * 3
+    assert [re.match(r"`(\w+)`", r[1]).group(1) for r in rows] == ["cnf", "cnf", "regress"]
+    assert "surrogate" in rows[1][1]
+    assert all(float(r[3]) > 0 and float(r[5]) > 0 for r in rows)
+
+
+def test_bench_propose_refuses_an_unknown_synth(tmp_path):
+    result = CliRunner().invoke(main, ["bench-propose", "--synth", "nosuch", "--out", str(tmp_path / "x.md")])
+    assert result.exit_code != 0
+    assert "unknown synth 'nosuch'" in result.output
+    assert "Traceback" not in result.output
