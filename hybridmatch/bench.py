@@ -12,6 +12,7 @@ from __future__ import annotations
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,7 +71,7 @@ def bench_render(spec: SynthSpec, *, workers: list[int], renders: int = 96, seco
 
 
 # (label, proposer kind, n, options): the proposals the shipped strategies ask for
-_PROPOSALS = [
+_PROPOSALS: list[tuple[str, str, int, dict[str, Any]]] = [
     ("`cnf`, 64 samples (`cnf-cma`, `cnf-latent`)", "cnf", 64, {}),
     ("`cnf` + surrogate, 64 of 512 (`cnf-only`, `cnf-latent-sur`)", "cnf", 64, {"surrogate": True, "oversample": 8}),
     ("`regress`, 1 estimate (`regress-cma`)", "regress", 1, {}),
