@@ -1,5 +1,5 @@
 """``hybridmatch bench-render``: renders per second, parallel efficiency and pool overhead.
-``hybridmatch bench-propose``: what a checkpoint proposer costs per target, in seconds and in renders.
+``hybridmatch bench-propose``: what a checkpoint proposer costs per target, in seconds and in evaluations.
 
 All settings are measured side by side in one invocation, on the same candidates, after a warm-up
 batch per setting (worker start-up and synth construction are excluded), so the ratios are

@@ -283,7 +283,7 @@ def bench_render(synth: str, config: str | None, workers: list[int], renders: in
 @click.option("--out", default="results/bench-propose.md", show_default=True)
 @friendly
 def bench_propose(synth: str, repeats: int, threads: int, seconds: float, seed: int, out: str) -> None:
-    """Time the shipped proposers (cnf, cnf with the surrogate's pick, regress) per target, in seconds and in renders."""
+    """Time the shipped proposers (cnf, cnf with the surrogate's pick, regress) per target, in seconds and in evaluations."""
     from .bench import bench_propose as bench
 
     if repeats < 1 or threads < 1:
