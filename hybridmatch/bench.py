@@ -1,5 +1,6 @@
 """``hybridmatch bench-render``: renders per second, parallel efficiency and pool overhead.
-``hybridmatch bench-propose``: what a checkpoint proposer costs per target, in seconds and in evaluations.
+``hybridmatch bench-propose``: what a checkpoint proposer costs per target, in seconds and in evaluations,
+for the proposals the shipped strategies ask for.
 
 All settings are measured side by side in one invocation, on the same candidates, after a warm-up
 batch per setting (worker start-up and synth construction are excluded), so the ratios are
@@ -12,13 +13,12 @@ from __future__ import annotations
 import platform
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .engine import atomic_write
 from .render import RenderJob, RenderPool, evaluate_units
-from .search import ROUND
+from .search import ROUND, Strategy, propose
 from .synths import SynthSpec
 
 __all__ = ["bench_render", "bench_propose"]
@@ -29,13 +29,16 @@ def _synth_arg(spec: SynthSpec) -> str:
     return f"vst3:{plugin}" if spec.backend == "vst3" and plugin else spec.backend
 
 
+def _bench_job(spec: SynthSpec, n: int, seconds: float, seed: int) -> tuple[RenderJob, np.ndarray]:
+    """``n`` prior-sampled patches and a job whose target is the first one's render (note 60)."""
+    units = spec.space.sample(np.random.default_rng(seed), n)
+    target = spec.build().render(spec.space.to_native(units[0]), note=60, duration=seconds * 0.6, seconds=seconds)
+    return RenderJob(spec, target, 60, seconds * 0.6), units
+
+
 def bench_render(spec: SynthSpec, *, workers: list[int], renders: int = 96, seconds: float = 1.0, seed: int = 0, out: str | Path | None = None) -> str:
     """Benchmarks ``spec`` on each worker count; returns (and writes to ``out``) a markdown table."""
-    rng = np.random.default_rng(seed)
-    units = spec.space.sample(rng, renders)
-    synth = spec.build()
-    target = synth.render(spec.space.to_native(units[0]), note=60, duration=seconds * 0.6, seconds=seconds)
-    job = RenderJob(spec, target, 60, seconds * 0.6)
+    job, units = _bench_job(spec, renders, seconds, seed)
     rows = []
     base_rate = None
     for w in workers:
@@ -70,57 +73,53 @@ def bench_render(spec: SynthSpec, *, workers: list[int], renders: int = 96, seco
     return text
 
 
-# (label, proposer kind, n, options): the proposals the shipped strategies ask for
-_PROPOSALS: list[tuple[str, str, int, dict[str, Any]]] = [
-    ("`cnf`, 64 samples (`cnf-cma`, `cnf-latent`)", "cnf", 64, {}),
-    ("`cnf` + surrogate, 64 of 512 (`cnf-only`, `cnf-latent-sur`)", "cnf", 64, {"surrogate": True, "oversample": 8}),
-    ("`regress`, 1 estimate (`regress-cma`)", "regress", 1, {}),
-]
+N_CANDIDATES = 64  # what a strategy without search (cnf-only) is measured with against random
 
 
-def bench_propose(specs: list[SynthSpec], *, repeats: int = 5, threads: int = 2, seconds: float = 1.0, seed: int = 0,
-                  out: str | Path | None = None) -> str:
-    """Times each shipped proposer of each spec on one target (a render of a prior patch), as the
-    strategies call it (16 Euler steps, guidance 2: the conditional and unconditional fields are
-    evaluated together). The first call, which loads the checkpoint, is timed apart; the table gives
-    the median of ``repeats`` calls after it, and that time as a number of evaluations (the median
-    render + scoring of 8 prior patches, in the same process), which is what the proposer's time is
-    worth to a search at a fixed render budget."""
+def _label(strategy: Strategy, n: int) -> str:
+    from .ml.proposer import OVERSAMPLE  # imports torch: only once a proposer is timed
+
+    options = strategy.proposer_options
+    if options.get("surrogate"):
+        return f"`{strategy.proposer}` + surrogate, {n} of {n * options.get('oversample', OVERSAMPLE)} (`{strategy.name}`)"
+    return f"`{strategy.proposer}`, {n} proposal{'s' if n > 1 else ''} (`{strategy.name}`)"
+
+
+def bench_propose(specs: list[SynthSpec], strategies: list[Strategy], *, repeats: int = 5, threads: int = 2, seconds: float = 1.0,
+                  seed: int = 0, out: str | Path | None = None) -> str:
+    """Times each strategy's proposal for each spec on one target (a render of a prior patch),
+    through the same ``propose`` call and ``[proposer.options]`` a search makes: ``n_proposals``
+    candidates, or 64 for a strategy that renders only proposals. The first call, which loads the
+    checkpoints, is timed apart; the table gives the median of ``repeats`` calls after it, and that
+    time as a number of evaluations (the median render + scoring of 8 prior patches, in the same
+    process), which is what the proposer's time is worth to a search at a fixed render budget."""
     import torch
-
-    from .ml.proposer import propose_from_checkpoint
 
     torch.set_num_threads(threads)
     rows = []
     for spec in specs:
-        rng = np.random.default_rng(seed)
-        units = spec.space.sample(rng, 9)
-        synth = spec.build()
-        target = synth.render(spec.space.to_native(units[0]), note=60, duration=seconds * 0.6, seconds=seconds)
-        job = RenderJob(spec, target, 60, seconds * 0.6)
-        render = float(np.median([e.render_s + e.score_s for e in evaluate_units(job, units[1:])]))
-        for label, kind, n, options in _PROPOSALS:
-            t0 = time.perf_counter()
-            propose_from_checkpoint(kind, spec.space, n, np.random.default_rng(seed), job=job, **options)
-            first = time.perf_counter() - t0
+        job, units = _bench_job(spec, 9, seconds, seed)
+        evaluation = float(np.median([e.render_s + e.score_s for e in evaluate_units(job, units[1:])]))
+        for strategy in strategies:
+            n = strategy.n_proposals if strategy.optimizer != "none" else N_CANDIDATES
             times = []
-            for r in range(repeats):
+            for r in range(repeats + 1):
                 t0 = time.perf_counter()
-                got = propose_from_checkpoint(kind, spec.space, n, np.random.default_rng(seed + 1 + r), job=job, **options)
+                got = propose(strategy.proposer, spec.space, n, np.random.default_rng(seed + r), job=job, **strategy.proposer_options)
                 times.append(time.perf_counter() - t0)
             assert got.shape == (n, spec.space.dim)
-            median = float(np.median(times))
-            rows.append((spec.space.name, label, first, median, max(times), median / render, render * 1e3))
+            first, median = times[0], float(np.median(times[1:]))
+            rows.append((spec.space.name, _label(strategy, n), first, median, max(times[1:]), median / evaluation, evaluation * 1e3))
     lines = [
         "# bench-propose: what a proposer costs per target",
         "",
-        f"`hybridmatch bench-propose --synth {','.join(_synth_arg(s) for s in specs)} --repeats {repeats} --threads {threads} "
-        f"--seconds {seconds}` on {platform.node() or 'this machine'} ({platform.processor() or platform.machine()}), "
-        f"torch {torch.__version__} with {threads} threads. One target per synth (a {seconds} s render of a prior patch at note 60), "
-        "the shipped checkpoints, 16 Euler steps with guidance 2 (as the strategies sample). `first` includes loading the "
-        f"checkpoint; `median` and `max` are over {repeats} calls after it, each with the conditioning features computed "
-        "from the audio again, as a run does. `in evaluations` is the median call over the median in-process evaluation "
-        "(render and scoring against the target, as a worker does) of 8 prior patches.",
+        f"`hybridmatch bench-propose --synth {','.join(_synth_arg(s) for s in specs)} --strategies {','.join(s.name for s in strategies)} "
+        f"--repeats {repeats} --threads {threads} --seconds {seconds}` on {platform.node() or 'this machine'} "
+        f"({platform.processor() or platform.machine()}), torch {torch.__version__} with {threads} threads. One target per synth "
+        f"(a {seconds} s render of a prior patch at note 60), the shipped checkpoints, each strategy's own proposer options. "
+        f"`first` includes loading the checkpoints; `median` and `max` are over {repeats} calls after it, each with the "
+        "conditioning features computed from the audio again, as a run does. `in evaluations` is the median call over the "
+        "median in-process evaluation (render and scoring against the target, as a worker does) of 8 prior patches.",
         "",
         "| config | proposal | first s | median s | max s | in evaluations | one evaluation ms |",
         "|---|---|---:|---:|---:|---:|---:|",

@@ -276,20 +276,23 @@ def bench_render(synth: str, config: str | None, workers: list[int], renders: in
 
 @main.command("bench-propose")
 @click.option("--synth", default="vital,dexed", show_default=True, help="comma-separated synths, measured side by side")
+@click.option("--strategies", default="cnf-cma,cnf-only,regress-cma", show_default=True, help="whose proposals to time")
 @click.option("--repeats", default=5, show_default=True, type=int)
 @click.option("--threads", default=2, show_default=True, type=int, help="torch threads (the issue's budget: 2 CPU cores)")
 @click.option("--seconds", default=1.0, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", default="results/bench-propose.md", show_default=True)
 @friendly
-def bench_propose(synth: str, repeats: int, threads: int, seconds: float, seed: int, out: str) -> None:
-    """Time the shipped proposers (cnf, cnf with the surrogate's pick, regress) per target, in seconds and in evaluations."""
+def bench_propose(synth: str, strategies: str, repeats: int, threads: int, seconds: float, seed: int, out: str) -> None:
+    """Time what each strategy's proposer costs per target (the flow's samples, the surrogate's pick, the
+    regression estimate), in seconds and in evaluations."""
     from .bench import bench_propose as bench
 
     if repeats < 1 or threads < 1:
         raise ConfigError("--repeats and --threads must be at least 1")
     specs = [resolve_synth(s.strip(), None) for s in synth.split(",") if s.strip()]
-    click.echo(bench(specs, repeats=repeats, threads=threads, seconds=seconds, seed=seed, out=out))
+    strats = [resolve_strategy(s.strip(), specs[0] if specs else None) for s in strategies.split(",") if s.strip()]
+    click.echo(bench(specs, strats, repeats=repeats, threads=threads, seconds=seconds, seed=seed, out=out))
 
 
 @main.command()
