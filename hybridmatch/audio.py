@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TargetError
+from .errors import ConfigError, TargetError
 
-__all__ = ["Target", "load_audio", "analyse", "load_target", "estimate_note", "estimate_duration"]
+__all__ = ["AUDIO_EXTS", "Target", "find_audio", "load_audio", "analyse", "load_target", "estimate_note", "estimate_duration"]
+
+AUDIO_EXTS = (".wav", ".flac", ".aif", ".aiff", ".mp3")
 
 MIN_RATE, MAX_RATE = 8_000, 192_000
 SILENCE_DB = -60.0  # peak level under which a file counts as silent
@@ -50,6 +52,24 @@ class Target:
     @property
     def seconds(self) -> float:
         return self.audio.shape[-1] / self.sample_rate
+
+
+def find_audio(folder: Path, *, recursive: bool = False, exclude: Path | None = None) -> list[Path]:
+    """The audio files in ``folder`` (or under it, ``recursive``), sorted; hidden files and anything
+    under ``exclude`` (an output folder inside the input) left out."""
+    if not folder.is_dir():
+        raise TargetError(f"not a folder of audio files: {folder}")
+    skip = exclude.resolve() if exclude is not None else None
+    files = []
+    for path in sorted(folder.rglob("*") if recursive else folder.iterdir()):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file() or path.suffix.lower() not in AUDIO_EXTS:
+            continue
+        if skip is None or not path.resolve().is_relative_to(skip):
+            files.append(path)
+    if not files:
+        raise ConfigError(f"no audio files ({', '.join(AUDIO_EXTS)}) in {folder}")
+    return files
 
 
 def load_audio(path: str | Path, *, max_seconds: float = 60.0) -> tuple[np.ndarray, int]:

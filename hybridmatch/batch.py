@@ -20,34 +20,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .audio import load_target
-from .compare import AUDIO_EXTS
-from .engine import Progress, atomic_write, known_answer, progress_display, run_match
-from .errors import ConfigError, HybridMatchError
+from ._io import write_json
+from .audio import find_audio, load_target
+from .engine import run_match
+from .errors import HybridMatchError
+from .progress import Progress, progress_display
 from .render import RenderPool
 from .report import write_index
+from .sampling import known_answer
 from .search import Strategy
 from .synths import SynthSpec
 
-__all__ = ["batch", "find_targets", "run_dir_for"]
-
-
-def find_targets(folder: Path, *, exclude: Path | None = None) -> list[Path]:
-    """Audio files under ``folder`` (recursive, sorted, hidden files and ``exclude`` left out)."""
-    if not folder.is_dir():
-        raise ConfigError(f"batch needs a folder of audio files: {folder}")
-    skip = exclude.resolve() if exclude is not None else None
-    files = []
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file() or path.suffix.lower() not in AUDIO_EXTS:
-            continue
-        if skip is not None and path.resolve().is_relative_to(skip):
-            continue
-        files.append(path)
-    if not files:
-        raise ConfigError(f"no audio files ({', '.join(AUDIO_EXTS)}) under {folder}")
-    return files
+__all__ = ["batch", "run_dir_for"]
 
 
 def run_dir_for(folder: Path, path: Path, out: Path, files: Sequence[Path]) -> Path:
@@ -101,7 +85,7 @@ def batch(
 ) -> list[dict[str, Any]]:
     """Matches every target under ``folder``; returns one row per file (also in ``OUT/batch.json``)."""
     folder, out = Path(folder), Path(out)
-    files = find_targets(folder, exclude=out)
+    files = find_audio(folder, recursive=True, exclude=out)
     strategy.check(spec.space)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -114,28 +98,26 @@ def batch(
     def save() -> None:
         summary = {"folder": str(folder), "synth": spec.backend, "config": spec.space.name, "strategy": strategy.name,
                    "budget": budget, "seed": seed, "wall_s": round(time.perf_counter() - t0, 2), "targets": rows}
-        atomic_write(out / "batch.json", json.dumps(summary, indent=1).encode())
+        write_json(out / "batch.json", summary)
         write_index(out, rows, title=f"hybridmatch batch: {folder.name} ({spec.backend} / {spec.space.name}, {strategy.name})")
+
+    def match_one(pool: RenderPool, path: Path, run_dir: Path) -> dict[str, Any]:
+        target = load_target(path, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
+        progress = Progress(budget, quiet=quiet, label=target.name, display=display)
+        try:
+            return run_match(target, spec, strategy, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=run_dir, on_progress=progress,
+                             resume=(run_dir / "archive.jsonl").exists(), reference=known_answer(path, spec), refine=refine)
+        finally:
+            progress.close()
 
     try:
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
             for k, path in enumerate(files):
-                rel = str(path.relative_to(folder))
-                run_dir = run_dir_for(folder, path, out, files)
-                done = _complete(run_dir, budget)
-                if done is not None:
-                    rows.append(_row(rel, run_dir, out, done, status="done"))
-                else:
-                    try:
-                        target = load_target(path, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
-                        resume = (run_dir / "archive.jsonl").exists()
-                        res = run_match(target, spec, strategy, budget=budget, keep=keep, seed=seed, out_dir=run_dir, quiet=quiet,
-                                        pool=pool, resume=resume, display=display, reference=known_answer(path, spec), refine=refine)
-                        rows.append(_row(rel, run_dir, out, res))
-                    except HybridMatchError as exc:  # this file is bad; the others still get matched
-                        rows.append({"file": rel, "status": "error", "error": str(exc)})
+                row, matched = _one(folder, path, out, files, budget, lambda p, d: match_one(pool, p, d))
+                rows.append(row)
+                if matched:
                     save()
-                overall.update(k + 1, f"{rel}: {rows[-1]['status']}")
+                overall.update(k + 1, f"{rows[-1]['file']}: {rows[-1]['status']}")
     except KeyboardInterrupt:
         rows.append({"file": str(files[len(rows)].relative_to(folder)) if len(rows) < len(files) else "", "status": "interrupted",
                      "error": "stopped by the user; run the same command again to resume"})
@@ -147,3 +129,17 @@ def batch(
             display.stop()
     save()
     return rows
+
+
+def _one(folder: Path, path: Path, out: Path, files: list[Path], budget: int, match: Any) -> tuple[dict[str, Any], bool]:
+    """One file's row, and whether it was matched now (else read from a finished run). A bad file
+    is an error row."""
+    rel = str(path.relative_to(folder))
+    run_dir = run_dir_for(folder, path, out, files)
+    done = _complete(run_dir, budget)
+    if done is not None:
+        return _row(rel, run_dir, out, done), False
+    try:
+        return _row(rel, run_dir, out, match(path, run_dir)), True
+    except HybridMatchError as exc:  # this file is bad; the others still get matched
+        return {"file": rel, "status": "error", "error": str(exc)}, True

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import atomic_write
+from ._io import atomic_write
 from .render import RenderJob, RenderPool, evaluate_units
 from .search import ROUND, Strategy, propose
 from .synths import SynthSpec
@@ -79,10 +79,10 @@ N_CANDIDATES = 64  # what a strategy without search (cnf-only) is measured with 
 def _label(strategy: Strategy, n: int) -> str:
     from .ml.proposer import OVERSAMPLE  # imports torch: only once a proposer is timed
 
-    options = strategy.proposer_options
+    options = strategy.proposer.options
     if options.get("surrogate"):
-        return f"`{strategy.proposer}` + surrogate, {n} of {n * options.get('oversample', OVERSAMPLE)} (`{strategy.name}`)"
-    return f"`{strategy.proposer}`, {n} proposal{'s' if n > 1 else ''} (`{strategy.name}`)"
+        return f"`{strategy.proposer.name}` + surrogate, {n} of {n * options.get('oversample', OVERSAMPLE)} (`{strategy.name}`)"
+    return f"`{strategy.proposer.name}`, {n} proposal{'s' if n > 1 else ''} (`{strategy.name}`)"
 
 
 def bench_propose(specs: list[SynthSpec], strategies: list[Strategy], *, repeats: int = 5, threads: int = 2, seconds: float = 1.0,
@@ -101,11 +101,11 @@ def bench_propose(specs: list[SynthSpec], strategies: list[Strategy], *, repeats
         job, units = _bench_job(spec, 9, seconds, seed)
         evaluation = float(np.median([e.render_s + e.score_s for e in evaluate_units(job, units[1:])]))
         for strategy in strategies:
-            n = strategy.n_proposals if strategy.optimizer != "none" else N_CANDIDATES
+            n = strategy.proposer.n if strategy.optimizer.name != "none" else N_CANDIDATES
             times = []
             for r in range(repeats + 1):
                 t0 = time.perf_counter()
-                got = propose(strategy.proposer, spec.space, n, np.random.default_rng(seed + r), job=job, **strategy.proposer_options)
+                got = propose(strategy.proposer.name, spec.space, n, np.random.default_rng(seed + r), job=job, **strategy.proposer.options)
                 times.append(time.perf_counter() - t0)
             assert got.shape == (n, spec.space.dim)
             first, median = times[0], float(np.median(times[1:]))

@@ -13,74 +13,8 @@ from typing import Any
 
 import click
 
+from .catalog import resolve_strategy, resolve_synth
 from .errors import ConfigError, HybridMatchError
-
-DEFAULT_CONFIG = {"vital": "vital-simple", "dexed": "dexed", "toy": "toy"}
-# --strategy auto, per config where the measured best is not cnf-cma: on Dexed cnf-latent wins more
-# cells against cma and returns a better set at every rank (results/hybrid-vs-search.md, stops 21-22),
-# and with the shipped surrogate choosing its samples it finds closer patches for the recordings (stop 24)
-DEFAULT_STRATEGY = {"dexed": "cnf-latent-sur"}
-
-
-def data_root() -> Path:
-    """Where ``configs/`` and ``strategies/`` live: $HYBRIDMATCH_DATA, else the source checkout."""
-    env = os.environ.get("HYBRIDMATCH_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1]
-
-
-def _resolve(kind: str, name: str, folder: str) -> Path:
-    path = Path(name)
-    if path.suffix == ".toml" or path.is_file():  # a file path; a bare name (even of a folder here) is looked up
-        if not path.is_file():
-            raise ConfigError(f"{kind} file not found: {path}")
-        return path
-    candidate = data_root() / folder / f"{name}.toml"
-    if not candidate.exists():
-        known = sorted(p.stem for p in (data_root() / folder).glob("*.toml"))
-        raise ConfigError(f"unknown {kind} {name!r}; known: {', '.join(known) or 'none'} (or give a .toml path)")
-    return candidate
-
-
-def resolve_synth(synth: str, config: str | None, sample_rate: int = 44100) -> Any:
-    """A SynthSpec for ``--synth``/``--config``. ``vst3:PATH`` names a plugin file; without a config
-    it searches every parameter that ``hybridmatch describe PATH`` lists."""
-    from .engine import load_synth
-    from .synths import registered
-
-    if synth.startswith("vst3:"):
-        plugin = str(Path(synth[5:]).expanduser().resolve())
-        if config is None:
-            from .synths._vst3 import describe
-
-            return load_synth(Path(plugin).with_suffix(".toml"), sample_rate=sample_rate, text=describe(plugin), options={"plugin": plugin})
-        return load_synth(_resolve("synth config", config, "configs/synths"), sample_rate=sample_rate, backend="vst3", options={"plugin": plugin})
-    if synth not in registered() and ":" not in synth:
-        raise ConfigError(f"unknown synth {synth!r}; registered: {', '.join(registered())}")
-    name = config or DEFAULT_CONFIG.get(synth)
-    if name is None:
-        raise ConfigError(f"synth {synth!r} needs --config")
-    return load_synth(_resolve("synth config", name, "configs/synths"), sample_rate=sample_rate, backend=synth)
-
-
-def resolve_strategy(name: str, spec: Any = None) -> Any:
-    """A strategy by name or path; ``auto`` (with the synth spec) is :func:`auto_strategy`'s choice."""
-    from .search import load_strategy
-
-    if name == "auto":
-        if spec is None:
-            raise ConfigError("--strategy auto needs a synth")
-        name = auto_strategy(spec)
-    return load_strategy(_resolve("strategy", name, "strategies"))
-
-
-def auto_strategy(spec: Any) -> str:
-    """cnf-cma, or the config's measured best (DEFAULT_STRATEGY), where a flow checkpoint ships for
-    the config; plain CMA-ES where none does (a VST3 plugin, a config of your own)."""
-    from .ml.proposer import shipped_checkpoint
-
-    if not shipped_checkpoint(spec.space.name).exists():
-        return "cma"
-    return DEFAULT_STRATEGY.get(spec.space.name, "cnf-cma")
 
 
 def _auto(value: str, kind: type, flag: str) -> Any:
@@ -118,12 +52,6 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(package_name="hybridmatch")
 def main() -> None:
     """Reverse sound design: find synth patches that recreate a recording."""
-
-
-def _load(target: str, spec: Any, note: int | None, duration: float | None, max_seconds: float) -> Any:
-    from .audio import load_target
-
-    return load_target(target, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
 
 
 def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -165,14 +93,12 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
 def run(target: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
         duration: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
     """Match TARGET (wav/flac/aiff/mp3) and write presets, renders and results.json."""
-    from .engine import known_answer, run_match
+    from .api import match
 
-    spec = resolve_synth(synth, config)
-    strat = resolve_strategy(strategy, spec)
-    tgt = _load(target, spec, _auto(note, int, "--note"), _auto(duration, float, "--duration"), max_seconds)
     out_dir = Path(out) if out else Path("hybridmatch-out") / Path(target).stem
-    res = run_match(tgt, spec, strat, budget=budget, workers=workers, keep=keep, seed=seed, out_dir=out_dir, quiet=quiet,
-                    backend=backend, scheduler=scheduler, reference=known_answer(target, spec), refine=refine)
+    res = match(target, synth=synth, config=config, strategy=strategy, budget=budget, workers=workers, keep=keep, seed=seed, out=out_dir,
+                note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), refine=refine, max_seconds=max_seconds,
+                backend=backend, scheduler=scheduler, quiet=quiet).results
     analysis = res["analysis"]
     refined = f"; estimated note {analysis['estimated']['note']}, {analysis['estimated']['duration']:.2f} s" if analysis.get("refined") else ""
     click.echo(f"{len(res['candidates'])} patches for {res['target']} (note {res['note']}, {res['duration']:.2f} s held{refined}) "
@@ -238,7 +164,7 @@ def score(target: str, other: str, sample_rate: int, max_seconds: float) -> None
 @friendly
 def sample(synth: str, config: str | None, seed: int, note: int, duration: float, seconds: float, out: str) -> None:
     """Render a random patch from the config's priors (a target with a known answer)."""
-    from .engine import save_sample
+    from .sampling import save_sample
 
     spec = resolve_synth(synth, config)
     paths = save_sample(spec, seed=seed, note=note, duration=duration, seconds=seconds, out=out)
@@ -333,8 +259,8 @@ def compare(targets: str, strategies: str, budgets: list[int], seeds: int, synth
 @friendly
 def dataset(synth: str, config: str | None, n: int, out: str, workers: int, seed: int, shard: int, augment: bool, min_lufs: float, quiet: bool) -> None:
     """Render random patches from the config's priors into a CNF training set."""
-    from .engine import Progress
     from .ml import Augment, build_dataset
+    from .progress import Progress
 
     spec = resolve_synth(synth, config)
     progress = Progress(n, quiet=quiet, label="dataset")
@@ -403,9 +329,10 @@ def evaluate(checkpoint: str, data: str, synth: str, config: str | None, items: 
              split_seed: int, workers: int) -> None:
     """Score a checkpoint's samples on held-out dataset items by audio metrics, next to prior samples:
     the best of N and the mean of N, per guidance weight."""
+    from .ml.checkpoint import load_checkpoint
     from .ml.dataset import FlowData
-    from .ml.train import HOLDOUT, load_checkpoint
-    from .ml.train import evaluate as run_evaluate
+    from .ml.evaluate import HOLDOUT
+    from .ml.evaluate import evaluate as run_evaluate
 
     spec = resolve_synth(synth, config)
     try:
@@ -430,9 +357,9 @@ def evaluate(checkpoint: str, data: str, synth: str, config: str | None, items: 
 def checkpoints(extra: tuple[str, ...], out: str | None) -> None:
     """List the shipped checkpoints (and any EXTRA .pt files): how each was trained and how it scored
     on held-out items."""
-    from .engine import atomic_write
+    from ._io import atomic_write
     from .ml import CHECKPOINT_DIR
-    from .ml.train import checkpoint_report
+    from .ml.checkpoint import checkpoint_report
 
     missing = [p for p in extra if not Path(p).exists()]
     if missing:

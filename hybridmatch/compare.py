@@ -21,34 +21,26 @@ import io
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .audio import load_target
-from .engine import Progress, atomic_write
+from ._io import atomic_write, write_json
+from .audio import find_audio, load_target
 from .errors import ConfigError
 from .objectives import PARETO_KEYS
+from .progress import Progress
 from .render import RenderJob, RenderPool
 from .search import Archive, Strategy, returned_set, search
 
-__all__ = ["compare", "AUDIO_EXTS", "load_compare_target"]
+__all__ = ["compare", "load_compare_target"]
 
-AUDIO_EXTS = (".wav", ".flac", ".aif", ".aiff", ".mp3")
 METRICS = ("mss", "wmfcc", "sot", "rms_cosine")
 KEEP = 8  # run's default --keep: the returned set is measured as run would return it
 SET_COLUMNS = (("first_mss", "first MSS"), ("median_mss", "median MSS"), ("last_mss", "last MSS"), ("choice_sets", "choice sets"),
                ("param_spread", "param spread"), ("audio_spread", "audio spread"))
-
-
-def _targets(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise ConfigError(f"--targets must be a folder of audio files: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTS)
-    if not files:
-        raise ConfigError(f"no audio files in {folder}")
-    return files
 
 
 def load_compare_target(path: Path, spec: Any) -> Any:
@@ -71,27 +63,25 @@ def _checkpoint(strategy: Strategy, space: Any) -> str | None:
     """The sha256 (16 hex digits) of the checkpoint the strategy's proposer samples from, if it has
     one (``+`` the surrogate's, if one ranks the samples). A retrained checkpoint keeps its file
     name, so the definition alone would not show it."""
-    if strategy.proposer not in ("cnf", "regress"):
+    if strategy.proposer.name not in ("cnf", "regress"):
         return None
     from .ml.proposer import checkpoint_path, surrogate_path
 
-    path = checkpoint_path(space, strategy.proposer, strategy.proposer_options.get("checkpoint"))
+    path = checkpoint_path(space, strategy.proposer.name, strategy.proposer.options.get("checkpoint"))
     if not path.is_file():
         return None
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    critic = surrogate_path(space, dict(strategy.proposer_options))  # a surrogate that ranks the samples is part of the proposer
+    critic = surrogate_path(space, dict(strategy.proposer.options))  # a surrogate that ranks the samples is part of the proposer
     return digest if critic is None or not critic.is_file() else f"{digest}+{hashlib.sha256(critic.read_bytes()).hexdigest()[:16]}"
 
 
 def _check_definition(info: dict[str, Any], strategy: Strategy, done: Path, checkpoint: str | None = None, synth: str | None = None) -> None:
     """A finished run is reused only under the definition, checkpoint and synth config it was made
-    with (runs from before one was recorded are taken as they are). The synth config is its
+    with (a record without one is taken as it is). The synth config is its
     ``SynthSpec.key``: the backend, the space (ranges, priors, fixed controls, ``meta`` such as
     Vital's ``stateful``), the sample rate and the options; a change to any of them changes what a
     render sounds like or what a search samples."""
-    # A field added to Strategy after a run was recorded takes its default (which keeps the old behaviour).
-    recorded = {**_definition(Strategy(name="", optimizer="")), **info.get("strategy", {})}
-    if "strategy" in info and recorded != _definition(strategy):
+    if "strategy" in info and info["strategy"] != _definition(strategy):
         raise ConfigError(f"{done.parent} was run with another definition of strategy {strategy.name!r}; "
                           "use a new --out (or delete those runs) to compare this one")
     if info.get("checkpoint") and info["checkpoint"] != checkpoint:
@@ -129,6 +119,25 @@ def _rows(curve: Sequence[Sequence[float]], budgets: Sequence[int]) -> list[dict
     return rows
 
 
+@dataclass
+class _Tally:
+    """What the finished runs add up to: one row per (strategy, target, seed, budget), each run's
+    anytime curve and returned set per strategy."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    curves: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    sets: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+    def add(self, strategy: str, target: str, seed: int, info: dict[str, Any], budgets: Sequence[int]) -> None:
+        if info.get("set"):
+            self.sets.setdefault(strategy, []).append(info["set"])
+        renders = int(info["renders"])
+        self.curves.setdefault(strategy, []).append(np.array([_at(info["curve"], n)[1] for n in range(1, renders + 1)]))
+        for row in _rows(info["curve"], budgets):
+            self.records.append({"strategy": strategy, "target": target, "seed": seed, **row,
+                                 "wall_s": info["wall_s"] * min(row["budget"], renders) / max(renders, 1)})
+
+
 def compare(
     targets: Path,
     spec: Any,
@@ -142,73 +151,68 @@ def compare(
     report_only: bool = False,
 ) -> str:
     """Runs (or resumes) the comparison; writes ``runs.csv``, ``summary.md`` and ``anytime.png``."""
-    files = _targets(targets)
+    files = find_audio(targets)
     for strategy in strategies:
         strategy.check(spec.space)
-    checkpoints = {s.name: _checkpoint(s, spec.space) for s in strategies}
-    synth_key = spec.key[:16]
-    max_budget = max(budgets)
     out.mkdir(parents=True, exist_ok=True)
-    records: list[dict[str, Any]] = []
-    curves: dict[str, list[np.ndarray]] = {s.name: [] for s in strategies}
-    sets: dict[str, list[dict[str, float]]] = {s.name: [] for s in strategies}
-    total = len(files) * len(strategies) * seeds
-    progress = Progress(total, quiet=quiet, label="compare")
-    done_count = 0
-    with RenderPool(workers) as pool:
-        for path in files:
-            target = load_compare_target(path, spec)
-            for strategy in strategies:
-                job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
-                checkpoint = checkpoints[strategy.name]
-                for seed in range(seeds):
-                    run_dir = out / "runs" / strategy.name / path.stem / f"s{seed}"
-                    done = run_dir / "done.json"
-                    if done.exists():
-                        info = json.loads(done.read_text())
-                        _check_definition(info, strategy, done, checkpoint, synth_key)
-                        # Written before curves (or sets) were kept: rebuild them from the archive.
-                        if "curve" not in info or ("set" not in info and (run_dir / "archive.jsonl").exists()):
-                            kept = Archive.load(run_dir / "archive.jsonl")
-                            if "curve" not in info:
-                                info["curve"] = _curve(kept)
-                            if "set" not in info:
-                                info["set"] = returned_set(kept.entries, spec.space, keep=KEEP)
-                            atomic_write(done, json.dumps(info).encode())
-                    elif report_only:  # summarize what has finished; run nothing
-                        continue
-                    else:
-                        archive = Archive(run_dir / "archive.jsonl")
-                        t0 = time.perf_counter()
-                        result = search(job, strategy, pool, archive, budget=max_budget, seed=seed)
-                        archive.close()
-                        if result.interrupted:
-                            raise KeyboardInterrupt
-                        info = {"wall_s": time.perf_counter() - t0, "renders": len(archive), "curve": _curve(archive),
-                                "strategy": _definition(strategy), "checkpoint": checkpoint, "synth": synth_key,
-                                "set": returned_set(archive.entries, spec.space, keep=KEEP)}
-                        atomic_write(done, json.dumps(info).encode())
-                    if info.get("set"):
-                        sets[strategy.name].append(info["set"])
-                    renders = int(info["renders"])
-                    curves[strategy.name].append(np.array([_at(info["curve"], n)[1] for n in range(1, renders + 1)]))
-                    for row in _rows(info["curve"], budgets):
-                        records.append({"strategy": strategy.name, "target": path.stem, "seed": seed, **row,
-                                        "wall_s": info["wall_s"] * min(row["budget"], renders) / max(renders, 1)})
-                    done_count += 1
-                    progress.update(done_count, f"{strategy.name} {path.stem} s{seed}")
-    progress.close()
-    if not records:
+    tally = _Tally(curves={s.name: [] for s in strategies}, sets={s.name: [] for s in strategies})
+    progress = Progress(len(files) * len(strategies) * seeds, quiet=quiet, label="compare")
+    try:
+        with RenderPool(workers) as pool:
+            for path in files:
+                target = load_compare_target(path, spec)
+                for strategy in strategies:
+                    for seed in range(seeds):
+                        info = _run(pool, spec, strategy, target, seed, out / "runs" / strategy.name / path.stem / f"s{seed}",
+                                    budget=max(budgets), report_only=report_only)
+                        if info is not None:
+                            tally.add(strategy.name, path.stem, seed, info, budgets)
+                            progress.update(sum(map(len, tally.curves.values())), f"{strategy.name} {path.stem} s{seed}")
+    finally:
+        progress.close()
+    if not tally.records:
         raise ConfigError(f"no finished runs under {out}")
+    return _write_outputs(out, tally, strategies, budgets, spec, n_targets=len(files), seeds=seeds, targets=targets)
+
+
+def _run(pool: RenderPool, spec: Any, strategy: Strategy, target: Any, seed: int, run_dir: Path, *, budget: int,
+         report_only: bool) -> dict[str, Any] | None:
+    """One run's record (``done.json``): read when it finished under this definition, else run now
+    (None with ``report_only``)."""
+    done = run_dir / "done.json"
+    checkpoint = _checkpoint(strategy, spec.space)
+    if done.exists():
+        info = json.loads(done.read_text())
+        _check_definition(info, strategy, done, checkpoint, spec.key[:16])
+        return info  # type: ignore[no-any-return]
+    if report_only:
+        return None
+    archive = Archive(run_dir / "archive.jsonl")
+    job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
+    t0 = time.perf_counter()
+    result = search(job, strategy, pool, archive, budget=budget, seed=seed)
+    archive.close()
+    if result.interrupted:
+        raise KeyboardInterrupt
+    info = {"wall_s": time.perf_counter() - t0, "renders": len(archive), "curve": _curve(archive), "strategy": _definition(strategy),
+            "checkpoint": checkpoint, "synth": spec.key[:16], "set": returned_set(archive.entries, spec.space, keep=KEEP)}
+    write_json(done, info, indent=None)
+    return info
+
+
+def _write_outputs(out: Path, tally: _Tally, strategies: Sequence[Strategy], budgets: Sequence[int], spec: Any, *, n_targets: int, seeds: int,
+                   targets: Path) -> str:
+    """``runs.csv``, ``summary.md`` and the two plots; returns the summary."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(records[0]))
+    writer = csv.DictWriter(buf, fieldnames=list(tally.records[0]))
     writer.writeheader()
-    writer.writerows(records)
+    writer.writerows(tally.records)
     atomic_write(out / "runs.csv", buf.getvalue().encode())
-    summary = _summary(records, strategies, budgets, curves, spec, len(files), seeds, targets, sets)
+    summary = _summary(tally.records, strategies, budgets, tally.curves, spec, n_targets, seeds, targets, tally.sets)
     atomic_write(out / "summary.md", summary.encode())
-    _plot(curves, out / "anytime.png", f"{spec.backend} / {spec.space.name}")
-    _plot_targets(records, [s.name for s in strategies], max(budgets), out / "targets.png", f"{spec.backend} / {spec.space.name}")
+    title = f"{spec.backend} / {spec.space.name}"
+    _plot(tally.curves, out / "anytime.png", title)
+    _plot_targets(tally.records, [s.name for s in strategies], max(budgets), out / "targets.png", title)
     return summary
 
 

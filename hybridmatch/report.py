@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import atomic_write
+from ._io import atomic_write
 
 __all__ = ["write_report", "write_index"]
 

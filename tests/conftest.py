@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hybridmatch.engine import load_synth
+from hybridmatch.catalog import load_synth
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 44100

@@ -56,7 +56,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "bad rate": (["run", str(tmp / "lowrate.wav")], "sample rate"),
         "unknown synth": (["run", okp, "--synth", "moog"], "unknown synth"),
         "missing plugin": (["run", okp, "--synth", f"vst3:{tmp / 'nope.vst3'}"], "VST3 plugin not found"),
-        "batch of nothing": (["batch", str(tmp / "no-such-folder")], "needs a folder"),
+        "batch of nothing": (["batch", str(tmp / "no-such-folder")], "not a folder of audio files"),
         "unknown strategy": (["run", okp, "--strategy", "simulated-annealing"], "unknown strategy"),
         "unknown config": (["run", okp, "--config", "vital-huge"], "unknown synth config"),
         "malformed strategy toml": (["run", okp, "--strategy", str(tmp / "broken.toml")], "malformed TOML"),
@@ -67,7 +67,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
 
 
 def test_a_folder_named_like_a_config_does_not_shadow_it(tmp_path, monkeypatch):
-    from hybridmatch.cli import resolve_strategy, resolve_synth
+    from hybridmatch.catalog import resolve_strategy, resolve_synth
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dexed").mkdir()
@@ -210,11 +210,11 @@ def test_run_scores_the_known_answer_of_a_sampled_target(tmp_path):
 def test_progress_logs_plain_lines_off_a_terminal_only_for_long_runs(capsys, monkeypatch):
     """Off a terminal (logs, CI) a long job leaves a line every LOG_EVERY seconds and a last one on
     close; a short job and a --quiet one print nothing."""
-    from hybridmatch import engine
+    from hybridmatch import progress
 
     clock = iter(range(0, 1000, 10))  # each perf_counter() call: 10 s later
-    monkeypatch.setattr(engine.time, "perf_counter", lambda: float(next(clock)))
-    long = engine.Progress(5, quiet=False, label="long")
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: float(next(clock)))
+    long = progress.Progress(5, quiet=False, label="long")
     for i in range(1, 6):
         long.update(i, f"step {i}")
     long.close()
@@ -222,8 +222,8 @@ def test_progress_logs_plain_lines_off_a_terminal_only_for_long_runs(capsys, mon
     assert lines and all(line.startswith("long: ") for line in lines) and lines[-1].startswith("long: 5/5 step 5")
     assert len(lines) < 5  # throttled, not one per update
     for quiet in (False, True):
-        monkeypatch.setattr(engine.time, "perf_counter", lambda: 0.0)
-        short = engine.Progress(5, quiet=quiet, label="short")
+        monkeypatch.setattr(progress.time, "perf_counter", lambda: 0.0)
+        short = progress.Progress(5, quiet=quiet, label="short")
         short.update(5, "done")
         short.close()
     assert capsys.readouterr().err == ""
@@ -232,8 +232,7 @@ def test_progress_logs_plain_lines_off_a_terminal_only_for_long_runs(capsys, mon
 def test_strategy_auto_is_cnf_cma_the_measured_best_per_config_or_cma_without_a_checkpoint(configs):
     """`run`'s default: Vital (the issue's default pair) gets cnf-cma; Dexed the strategy measured
     best there; a config with no shipped flow (a plugin, your own) plain CMA-ES instead of an error."""
-    from hybridmatch.cli import resolve_strategy, resolve_synth
-    from hybridmatch.engine import load_synth
+    from hybridmatch.catalog import load_synth, resolve_strategy, resolve_synth
 
     picks = {name: resolve_strategy("auto", resolve_synth("vital" if name.startswith("vital") else name, name)).name
              for name in ("vital-simple", "vital-fresh", "vital-full", "dexed")}

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from hybridmatch.engine import load_synth, sample_patch
+from hybridmatch.catalog import load_synth
 from hybridmatch.errors import ConfigError
 from hybridmatch.ml import CHECKPOINT_DIR, FlowData, ModelConfig, build_dataset, load_checkpoint, train
 from hybridmatch.ml.dataset import _render_features
 from hybridmatch.ml.features import N_FRAMES, N_MELS, Augment, level_db, logmel
 from hybridmatch.ml.model import Flow, Param2Tok, Regressor, ot_pairing
+from hybridmatch.sampling import sample_patch
 from tests.conftest import ROOT
 
 SHIPPED = sorted(CHECKPOINT_DIR.glob("*.pt"))
@@ -113,9 +114,6 @@ def test_the_flow_keeps_both_modes_where_regression_averages(kind):
     assert (samples > 0.4).float().mean() > 0.25 and (samples < -0.4).float().mean() > 0.25
     assert (samples.abs() < 0.3).float().mean() < 0.3  # a collapsed (averaging) model puts ~all mass here
     assert abs(float(reg.sample(torch.zeros(1, N_MELS, N_FRAMES), torch.zeros(1, 2))[0, 0])) < 0.3
-    # temperature scales the starting noise: near 0 every sample follows the one path from the origin
-    cold = flow.sample(torch.zeros(1, N_MELS, N_FRAMES), torch.zeros(1, 2), 50, guidance=1.0, temperature=1e-4, generator=gen)
-    assert float(cold.std(dim=0).max()) < 1e-2 < float(samples.std())
 
 
 def test_train_writes_a_checkpoint_that_resumes_and_samples(toy_spec, tmp_path):
@@ -211,16 +209,16 @@ def test_a_surrogate_trains_on_clean_renders_and_ranks_a_flows_samples(toy_spec,
             check_options("cnf", bad)
     with pytest.raises(ConfigError, match="nothing to rank"):
         check_options("regress", {"surrogate": True})
-    from hybridmatch.search import Strategy
+    from hybridmatch.search import OptimizerSpec, ProposerSpec, Strategy
 
     with pytest.raises(ConfigError, match="no surrogate checkpoint for config 'toy'"):  # a surrogate that is not there: refused before any render
-        Strategy(name="s", optimizer="none", proposer="cnf", proposer_options={"surrogate": str(tmp_path / "none.pt")}).check(toy_spec.space)
+        Strategy("s", OptimizerSpec("none"), ProposerSpec("cnf", options={"surrogate": str(tmp_path / "none.pt")})).check(toy_spec.space)
 
     # compare records the surrogate with the flow: a retrained surrogate is another proposer
     from hybridmatch.compare import _checkpoint
 
     def digest(**opts: str) -> str | None:
-        return _checkpoint(Strategy(name="s", optimizer="none", proposer="cnf", proposer_options={"checkpoint": str(flow), **opts}), toy_spec.space)
+        return _checkpoint(Strategy("s", OptimizerSpec("none"), ProposerSpec("cnf", options={"checkpoint": str(flow), **opts})), toy_spec.space)
 
     ranked = digest(surrogate=str(critic))
     assert ranked and ranked.startswith(f"{digest()}+")
@@ -281,7 +279,7 @@ def test_every_shipped_checkpoint_loads_and_samples(path, configs):
 
 def test_training_md_is_the_report_of_the_shipped_checkpoints(tmp_path):
     """results/training.md is regenerated whenever a checkpoint is replaced; hardware comes from the record or its .json."""
-    from hybridmatch.ml.train import checkpoint_report
+    from hybridmatch.ml.checkpoint import checkpoint_report
 
     assert checkpoint_report(SHIPPED) == (ROOT / "results" / "training.md").read_text()
     copy = tmp_path / "copy.pt"

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hybridmatch.engine import sample_patch
 from hybridmatch.objectives import PENALTY
 from hybridmatch.render import RenderJob, RenderPool, evaluate_units
-from hybridmatch.search import OPTIMIZERS, Archive, load_strategy, pareto_ranks, search, select_diverse
+from hybridmatch.sampling import sample_patch
+from hybridmatch.search import OPTIMIZERS, Archive, OptimizerSpec, load_strategy, pareto_ranks, search, select_diverse
 from hybridmatch.synths import SynthSpec
 from tests.conftest import ROOT
 
@@ -88,7 +88,7 @@ def test_a_seed_gives_the_same_search_on_one_or_two_workers(toy_job):
     for workers in (1, 2):
         archive = Archive(None)
         with RenderPool(workers) as pool:
-            search(toy_job, strategy, pool, archive, budget=strategy.n_proposals + 96, seed=7)
+            search(toy_job, strategy, pool, archive, budget=strategy.proposer.n + 96, seed=7)
         archives.append(archive)
     # the same candidates; the losses agree to float noise (BLAS threads differ in and out of workers)
     np.testing.assert_array_equal([e.unit for e in archives[0].entries], [e.unit for e in archives[1].entries])
@@ -100,12 +100,13 @@ def test_a_raced_search_gives_the_rest_of_the_budget_to_one_mode(toy_job):
     goes to one mode. Without it the modes keep sharing."""
     import dataclasses
 
-    base = dataclasses.replace(load_strategy(ROOT / "strategies" / "cnf-cma.toml"), proposer="random")  # no checkpoint for the toy synth
-    n, modes = base.n_proposals, base.modes
+    cnf_cma = load_strategy(ROOT / "strategies" / "cnf-cma.toml")
+    base = dataclasses.replace(cnf_cma, proposer=dataclasses.replace(cnf_cma.proposer, name="random"))  # no checkpoint for the toy synth
+    n, modes = base.proposer.n, base.optimizer.modes
     spent = {}
     for race in (0, 8):
         archive = Archive(None)
-        search(toy_job, dataclasses.replace(base, race=race), RenderPool(1, backend="sequential"), archive, budget=n + 64, seed=2, batch=4)
+        search(toy_job, dataclasses.replace(base, optimizer=dataclasses.replace(base.optimizer, race=race)), RenderPool(1, backend="sequential"), archive, budget=n + 64, seed=2, batch=4)
         origins = archive.origins[n:]
         spent[race] = sorted(origins.count(f"cma:{m}") for m in range(modes))
         if race:
@@ -143,7 +144,7 @@ def test_cma_recovers_a_one_oscillator_toy_patch(tmp_path):
     audio = spec.build().render(true, note=60, duration=0.3, seconds=0.3)
     job = RenderJob(spec, audio, 60, 0.3)
     archive = Archive(None)
-    search(job, Strategy("cma", "cma", {"popsize": 8}), RenderPool(1, backend="sequential"), archive, budget=200, seed=0, batch=8)
+    search(job, Strategy("cma", OptimizerSpec("cma", options={"popsize": 8})), RenderPool(1, backend="sequential"), archive, budget=200, seed=0, batch=8)
     best = space.to_native(archive.best().unit)
     assert best["osc1_freq"] == pytest.approx(330.0, rel=0.02)
     assert archive.best().objectives["mss"] < 2.0
@@ -212,8 +213,8 @@ def test_refine_replaces_a_misread_held_length_and_a_resumed_run_keeps_it(toy_sp
 
     audio, _ = sample_patch(toy_spec, seed=5, note=60, duration=0.3, seconds=0.6)
     target = Target(audio, toy_spec.sample_rate, note=60, duration=0.45, note_source="estimated", duration_source="estimated")
-    strategy = Strategy("random", "random")
-    res = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path, quiet=True, pool=RenderPool(1, backend="sequential"))
+    strategy = Strategy("random", OptimizerSpec("random"))
+    res = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path, pool=RenderPool(1, backend="sequential"))
     assert "Estimated note 60, held 0.45 s; 4 hypotheses rendered (24 probe renders, 18 of them outside the archive)" in (
         tmp_path / "report.html").read_text()
     analysis = res["analysis"]
@@ -224,61 +225,28 @@ def test_refine_replaces_a_misread_held_length_and_a_resumed_run_keeps_it(toy_sp
     assert json.loads((tmp_path / "analysis.json").read_text())["chosen"]["duration"] == pytest.approx(0.32)
     probes = Archive.load(tmp_path / "probes.jsonl")
     assert len(probes) == 24 and probes.origins[0] == "note 60, held 0.45 s" and probes.origins[-1] == "note 60, held 0.54 s"
-    again = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path, quiet=True, report=False, resume=True,
+    again = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path, report=False, resume=True,
                       pool=RenderPool(1, backend="sequential"))
     assert again["duration"] == pytest.approx(0.32) and again["renders"] == 120
 
-    small = run_match(target, toy_spec, strategy, budget=40, out_dir=tmp_path / "small", quiet=True, report=False,
+    small = run_match(target, toy_spec, strategy, budget=40, out_dir=tmp_path / "small", report=False,
                       pool=RenderPool(1, backend="sequential"))
     assert not small["analysis"]["refined"] and "budget 40" in small["analysis"]["reason"] and small["duration"] == 0.45
     given = run_match(Target(audio, toy_spec.sample_rate, note=60, duration=0.45, note_source="given", duration_source="given"),
-                      toy_spec, strategy, budget=120, out_dir=tmp_path / "given", quiet=True, report=False, pool=RenderPool(1, backend="sequential"))
+                      toy_spec, strategy, budget=120, out_dir=tmp_path / "given", report=False, pool=RenderPool(1, backend="sequential"))
     assert not given["analysis"]["refined"] and given["duration"] == 0.45 and given["renders"] == 120
-    off = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path / "off", quiet=True, report=False, refine="off",
+    off = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path / "off", report=False, refine="off",
                     pool=RenderPool(1, backend="sequential"))
     assert not off["analysis"]["refined"] and off["duration"] == 0.45 and off["duration_source"] == "estimated"
     with pytest.raises(ConfigError, match="--refine must be one of"):
-        run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path / "bad", refine="pitch")
+        run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path / "bad", refine="pitch", pool=RenderPool(1, backend="sequential"))
     assert tuple(next(p for p in cli_run.params if p.name == "refine").type.choices) == REFINE  # the CLI offers what the engine takes
-
-
-def test_spread_widens_the_search_where_a_modes_proposals_disagree(toy_job):
-    """``spread``: a coordinate on which the mode's proposals disagree gets a wider CMA-ES step than
-    one they agree on; the median step stays the plain one; too few proposals keep it plain."""
-    from hybridmatch.search import make_optimizer
-    from hybridmatch.search._match import SIGMA, spread_sigma
-
-    space = toy_job.spec.space
-    searched = [i for i, p in enumerate(space.params) if p.kind == "continuous"]
-    wide, narrow = searched[0], searched[1]
-    members = np.tile(space.default_unit(), (16, 1))
-    members[:, searched] += np.random.default_rng(0).normal(0.0, 0.05, (16, len(searched)))
-    members[:, wide] = np.linspace(0.1, 0.9, 16)
-    members[:, narrow] = 0.5 + np.linspace(-1e-3, 1e-3, 16)
-    members = np.clip(members, 0.0, 1.0)
-    sigma = spread_sigma(space, members)
-    assert sigma[wide] == pytest.approx(4 * SIGMA) and sigma[narrow] == pytest.approx(SIGMA / 4)
-    assert np.median(sigma[[i for i, p in enumerate(space.params) if p.kind != "choice"]]) == pytest.approx(SIGMA)
-    assert spread_sigma(space, members[:3]) == SIGMA
-
-    init = members.mean(axis=0)
-    opt = make_optimizer("cma", space.to_nevergrad(seed=0, init=init, sigma=sigma), budget=64, num_workers=1, options={"scale": 0.3})
-    asked = np.array([space.from_nevergrad(opt.ask().value) for _ in range(64)])
-    step = np.abs(asked - init).mean(axis=0)
-    assert step[wide] > 4 * step[narrow]  # 16x apart in sigma; the [0, 1] bounds cut the wide one
-
-    from hybridmatch.errors import ConfigError
-    from hybridmatch.search import Strategy
-
-    assert Strategy.from_dict({"name": "s", "optimizer": {"name": "cma", "spread": True}}).spread
-    with pytest.raises(ConfigError, match="spread must be true or false"):
-        Strategy.from_dict({"name": "s", "optimizer": {"name": "cma", "spread": 1}})
 
 
 @pytest.mark.parametrize("options, message", [
     ({"guidance": "strong"}, "option guidance must be a number"),
     ({"guidence": 2.0}, "unknown option 'guidence'"),
-    ({"temperature": 0}, "option temperature must be a number > 0"),
+    ({"temperature": 0.5}, "unknown option 'temperature'"),
     ({"steps": 2.5}, "option steps must be a whole number"),
 ])
 def test_a_bad_proposer_option_is_one_config_error(toy_spec, options, message):
@@ -286,7 +254,7 @@ def test_a_bad_proposer_option_is_one_config_error(toy_spec, options, message):
     from hybridmatch.errors import ConfigError
     from hybridmatch.search import Strategy
 
-    raw = {"name": "s", "optimizer": {"name": "cma"}, "proposer": {"name": "cnf", "n": 8, "options": {"guidance": 1.0, "temperature": 0.5}}}
+    raw = {"name": "s", "optimizer": {"name": "cma"}, "proposer": {"name": "cnf", "n": 8, "options": {"guidance": 1.0, "steps": 4}}}
     Strategy.from_dict(raw).check(toy_spec.space)
     raw["proposer"]["options"] = options
     with pytest.raises(ConfigError, match=message):
@@ -303,7 +271,7 @@ def test_a_latent_search_walks_the_flows_noise_from_its_best_sample(toy_job):
     n = 8
     archives = {}
     for step in (1e-7, 0.5, 0.0):
-        strategy = dataclasses.replace(latent, n_proposals=n, latent=step)
+        strategy = dataclasses.replace(latent, proposer=dataclasses.replace(latent.proposer, n=n), optimizer=dataclasses.replace(latent.optimizer, latent=step))
         archives[step] = Archive(None)
         search(toy_job, strategy, RenderPool(1, backend="sequential"), archives[step], budget=n + 16, seed=3, batch=4)
     plain, tiny, wide = (np.array([e.unit for e in archives[k].entries]) for k in (0.0, 1e-7, 0.5))
@@ -314,61 +282,25 @@ def test_a_latent_search_walks_the_flows_noise_from_its_best_sample(toy_job):
     assert archives[0.5].origins[n:] == ["cma:latent:0"] * 16
 
 
-def test_a_handoff_ends_the_noise_search_and_the_patch_search_goes_on_from_the_best(toy_job):
-    """``[optimizer] handoff``: up to that many renders the optimizer searches the flow's noise,
-    then a patch-space optimizer starts from the best render so far; an archive resumed past the
-    handoff goes straight to the patch space."""
-    import dataclasses
-
-    n = 8
-    strategy = dataclasses.replace(load_strategy(ROOT / "strategies" / "cnf-latent.toml"), n_proposals=n, latent=0.5, handoff=n + 12,
-                                   optimizer_options={"popsize": 4, "elitist": True, "scale": 1e-4})
-    archive = Archive(None)
-    search(toy_job, strategy, RenderPool(1, backend="sequential"), archive, budget=n + 20, seed=3, batch=4)
-    assert archive.origins[n:] == ["cma:latent:0"] * 12 + ["cma:0"] * 8
-    units = np.array([e.unit for e in archive.entries])
-    best = units[int(np.argmin(archive.losses[: n + 12]))]
-    space = toy_job.spec.space
-    searched = [i for i, p in enumerate(space.params) if p.kind != "choice"]
-    assert np.abs(units[n + 12 :, searched] - best[searched]).max() < 1e-2  # the patch phase's tiny steps sit at the best
-    first = units[int(np.argmin(archive.losses[:n]))]
-    assert np.abs(units[n : n + 12] - first).max(axis=1).min() > 1e-2  # the noise step (0.5) is not shrunk by scale
-
-    resumed = Archive(None)  # holds n + 12 renders: new proposals, then the patch phase at once
-    resumed.extend(archive.entries[: n + 12])
-    search(toy_job, strategy, RenderPool(1, backend="sequential"), resumed, budget=2 * n + 20, seed=3, batch=4)
-    assert resumed.origins[n + 12 :] == ["proposal:cnf"] * n + ["cma:0"] * 8
-
-
 @pytest.mark.parametrize("optimizer, proposer, message", [
     ({"name": "cma", "latent": -0.1}, "cnf", "latent must be a step size"),
-    ({"name": "cma", "latent": 0.2, "hold": 0.8}, "cnf", "with latent they need a handoff"),
-    ({"name": "cma", "latent": 0.2, "handoff": 2.5}, "cnf", "handoff must be a whole number"),
-    ({"name": "cma", "handoff": 100}, "cnf", "handoff ends a noise-space search; it needs latent"),
+    ({"name": "cma", "latent": 0.2, "hold": 0.8}, "cnf", "hold shapes patch-space steps"),
+    ({"name": "cma", "handoff": 100}, "cnf", "unknown key 'handoff' in \\[optimizer\\]"),
+    ({"name": "cma", "spread": True}, "cnf", "unknown key 'spread'"),
+    ({"name": "cma", "modes": "3"}, "cnf", "modes must be a whole number >= 1"),
+    ({"name": "cma", "race": 2.5}, "cnf", "race must be a whole number"),
+    ({"name": "cma", "hold": 1.5}, "cnf", "hold must be a probability"),
+    ({"name": "cma", "options": 3}, "cnf", "options must be a table"),
+    ({"name": "annealing"}, "cnf", "name must be a registered optimizer"),
     ({"name": "none", "latent": 0.2}, "cnf", "needs proposer 'cnf' and an optimizer"),
     ({"name": "cma", "latent": 0.2}, "random", "needs proposer 'cnf' and an optimizer"),
 ])
-def test_a_bad_latent_setting_is_one_config_error(optimizer, proposer, message):
+def test_a_bad_optimizer_setting_is_one_config_error(optimizer, proposer, message):
     from hybridmatch.errors import ConfigError
     from hybridmatch.search import Strategy
 
     with pytest.raises(ConfigError, match=message):
         Strategy.from_dict({"name": "s", "optimizer": optimizer, "proposer": {"name": proposer, "n": 8}})
-
-
-def test_a_prior_share_of_the_proposals_comes_from_the_prior(toy_job):
-    """``[proposer] prior``: that fraction of the proposals are prior samples, rendered and labelled
-    as such, and the proposer makes only the rest; share 0 leaves the search as it was."""
-    import dataclasses
-
-    base = dataclasses.replace(load_strategy(ROOT / "strategies" / "cnf-cma.toml"), proposer="none", n_proposals=16)
-    archives = {}
-    for share in (0.0, 0.25):
-        archive = Archive(None)
-        search(toy_job, dataclasses.replace(base, prior_share=share), RenderPool(1, backend="sequential"), archive, budget=24, seed=4, batch=4)
-        archives[share] = archive
-    assert archives[0.0].origins[0].startswith("cma:")  # proposer "none": no proposals at all
-    assert archives[0.25].origins[:4] == ["proposal:prior"] * 4 and archives[0.25].origins[4].startswith("cma:")
 
 
 def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(toy_spec, tmp_path):
@@ -389,7 +321,7 @@ def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(t
     archive.extend(evals, origin="random")
     archive.close()
     target = Target(audio, toy_spec.sample_rate, note=60, duration=0.3, note_source="given", duration_source="given")
-    res = run_match(target, toy_spec, Strategy("random", "random"), budget=40, keep=4, out_dir=tmp_path, quiet=True, report=False,
+    res = run_match(target, toy_spec, Strategy("random", OptimizerSpec("random")), budget=40, keep=4, out_dir=tmp_path, report=False,
                     resume=True, pool=RenderPool(1, backend="sequential"))
     assert res["renders"] == 40 and res["verified"] == 12  # nothing more was searched; a shortlist of 3 x keep re-rendered
     ranked = [c["archive_index"] for c in res["candidates"]]
@@ -403,6 +335,6 @@ def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(t
     honest = Archive(tmp_path / "honest" / "archive.jsonl")
     honest.extend(evaluate_units(job, toy_spec.space.sample(np.random.default_rng(3), 40)), origin="random")
     honest.close()
-    again = run_match(target, toy_spec, Strategy("random", "random"), budget=40, keep=4, out_dir=tmp_path / "honest", quiet=True,
+    again = run_match(target, toy_spec, Strategy("random", OptimizerSpec("random")), budget=40, keep=4, out_dir=tmp_path / "honest",
                       report=False, resume=True, pool=RenderPool(1, backend="sequential"))
     assert [c["archive_index"] for c in again["candidates"]] == select_diverse(honest.entries, toy_spec.space, keep=4)

@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from hybridmatch.engine import load_synth
+from hybridmatch.catalog import load_synth
 from hybridmatch.errors import ConfigError
 from hybridmatch.synths import registered
 

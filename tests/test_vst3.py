@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hybridmatch.engine import load_synth
+from hybridmatch.catalog import load_synth
 from hybridmatch.errors import ConfigError, SynthError
 from hybridmatch.render import RenderJob, RenderPool
 from hybridmatch.space import ParamSpace
@@ -135,7 +135,7 @@ def test_describe_then_run_end_to_end_through_the_cli(hmsynth, tmp_path):
 
 
 def test_a_config_can_name_the_plugin_and_a_base_preset_relative_to_itself(synth, hmsynth, tmp_path):
-    from hybridmatch.cli import resolve_synth
+    from hybridmatch.catalog import resolve_synth
 
     (tmp_path / "presets").mkdir()
     synth.export({**PATCH_A, "waveform": "Square"}, tmp_path / "presets" / "base.vstpreset")
@@ -152,12 +152,12 @@ def test_a_config_can_name_the_plugin_and_a_base_preset_relative_to_itself(synth
 
 def test_refine_finds_the_octave_the_pitch_estimate_missed(spec, synth):
     """A patch played at note 45 but read as 57: of the three octaves tried, the probes pick 45."""
-    from hybridmatch.search import Strategy, refine_analysis
+    from hybridmatch.search import OptimizerSpec, Strategy, refine_analysis
 
     audio = synth.render(PATCH_A, note=45, duration=0.3, seconds=0.6)
     job = RenderJob(spec, audio, 57, 0.3)
     with RenderPool(1) as pool:
-        found = refine_analysis(job, Strategy("random", "random"), pool, seed=0, note_free=True, duration_free=False)
+        found = refine_analysis(job, Strategy("random", OptimizerSpec("random")), pool, seed=0, note_free=True, duration_free=False)
     assert found.job.note == 45 and found.job.duration == 0.3
     assert [h["note"] for h in found.table] == [57, 45, 69] and len(found.valid) == 6 and found.spent == 12
     assert found.table[1]["best_loss"] < found.table[0]["best_loss"]

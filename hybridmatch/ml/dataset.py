@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..engine import atomic_write
+from .._io import write_json, write_npy
 from ..errors import ConfigError
 from ..render import RenderPool
 from ..synths import SynthSpec
@@ -98,11 +98,87 @@ def _meta(spec: SynthSpec, seed: int, shard: int, augment: Augment | None, min_l
     }
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, array)
-    tmp.replace(path)
+def _open(out: Path, meta: dict[str, Any]) -> None:
+    """Creates ``out`` with its ``meta.json``, or checks that an existing one was made with ``meta``."""
+    out.mkdir(parents=True, exist_ok=True)
+    meta_path = out / "meta.json"
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if {k: old.get(k) for k in meta} != json.loads(json.dumps(meta)):
+            raise ConfigError(f"{out} holds a dataset made with other settings (synth, seed, shard size or augmentation); use a new --out")
+    else:
+        write_json(meta_path, meta)
+
+
+@dataclass
+class _Counter:
+    """Renders made this run, their render seconds and how many were kept (for ``on_progress``)."""
+
+    n: int
+    kept: int
+    on_progress: Callable[[int, int, float], None] | None
+    renders: int = 0
+    render_s: float = 0.0
+    t0: float = field(default_factory=time.perf_counter)
+
+    def add(self, feats: list[Any], seconds: float) -> None:
+        self.renders += len(feats)
+        self.render_s += seconds
+        self.kept += sum(f is not None for f in feats)
+        if self.on_progress:
+            self.on_progress(min(self.kept, self.n), self.n, self.rate())
+
+    def rate(self) -> float:
+        return self.renders / max(time.perf_counter() - self.t0, 1e-9)
+
+
+def _render_shard(spec: SynthSpec, pool: RenderPool, rng: np.random.Generator, want: int, augment: Augment | None, min_lufs: float,
+                  counter: _Counter) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Renders prior patches until ``want`` are kept: (units, log-mels, conditioning, rejected)."""
+    lo_note, hi_note = (int(v) for v in spec.render.get("note_range", (60, 60)))
+    lo_dur, hi_dur = (float(v) for v in spec.render.get("duration_range", (1.0, 1.0)))
+    units: list[np.ndarray] = []
+    mels: list[np.ndarray] = []
+    conds: list[np.ndarray] = []
+    rejected = 0
+    while len(units) < want:
+        m = max(_TASK, int((want - len(units)) * 1.25))
+        cand = spec.space.sample(rng, m)
+        cond = np.stack([rng.integers(lo_note, hi_note + 1, m), rng.uniform(lo_dur, hi_dur, m)], axis=1)
+        tasks = [(spec, cand[s : s + _TASK], cond[s : s + _TASK], int(rng.integers(2**31)), augment, min_lufs) for s in range(0, m, _TASK)]
+        results: dict[int, list[tuple[np.ndarray, float] | None]] = {}
+        for j, (feats, seconds) in pool.map(_render_features, tasks):
+            results[j] = feats
+            counter.add(feats, seconds)
+        for j in sorted(results):  # task order, so the shard does not depend on timing
+            for k, feat in enumerate(results[j]):
+                if feat is None:
+                    rejected += 1
+                elif len(units) < want:
+                    units.append(cand[j * _TASK + k])
+                    mels.append(feat[0])
+                    conds.append(np.append(cond[j * _TASK + k], feat[1]))
+    return np.asarray(units, dtype=np.float32), np.asarray(mels, dtype=np.float16), np.asarray(conds, dtype=np.float32), rejected
+
+
+def _stats(out: Path, n_shards: int, counter: _Counter, workers: int) -> dict[str, Any]:
+    data = FlowData(out)
+    all_units = data.units()
+    total_rejected = sum(json.loads((out / f"shard_{i:05d}.json").read_text())["rejected"] for i in range(n_shards))
+    elapsed = time.perf_counter() - counter.t0
+    return {
+        "n": len(data),
+        "rejected": total_rejected,
+        "reject_rate": round(total_rejected / max(len(data) + total_rejected, 1), 4),
+        "wall_s_this_run": round(elapsed, 2),
+        "renders_this_run": counter.renders,
+        "renders_per_s_this_run": round(counter.renders / max(elapsed, 1e-9), 2),
+        "render_s_per_render": round(counter.render_s / max(counter.renders, 1), 5),
+        "workers": workers,
+        "unit_mean": all_units.mean(axis=0).round(4).tolist(),
+        "unit_std": all_units.std(axis=0).round(4).tolist(),
+        "mel_mean": float(np.mean([m.mean() for m in data.iter_mel()])),
+    }
 
 
 def build_dataset(
@@ -123,80 +199,20 @@ def build_dataset(
     if n < 1 or shard < 1:
         raise ConfigError("--n and the shard size must be at least 1")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    meta = _meta(spec, seed, shard, augment, min_lufs)
-    meta_path = out / "meta.json"
-    if meta_path.exists():
-        old = json.loads(meta_path.read_text())
-        if {k: old.get(k) for k in meta} != json.loads(json.dumps(meta)):
-            raise ConfigError(f"{out} holds a dataset made with other settings (synth, seed, shard size or augmentation); use a new --out")
-    else:
-        atomic_write(meta_path, json.dumps(meta, indent=1).encode())
-    lo_note, hi_note = (int(v) for v in spec.render.get("note_range", (60, 60)))
-    lo_dur, hi_dur = (float(v) for v in spec.render.get("duration_range", (1.0, 1.0)))
+    _open(out, _meta(spec, seed, shard, augment, min_lufs))
     n_shards = -(-n // shard)
-    kept = sum(json.loads((out / f"shard_{i:05d}.json").read_text())["kept"] for i in range(n_shards) if (out / f"shard_{i:05d}.json").exists())
-    renders, render_s, t0 = 0, 0.0, time.perf_counter()
+    done = [out / f"shard_{i:05d}.json" for i in range(n_shards)]
+    counter = _Counter(n, sum(json.loads(d.read_text())["kept"] for d in done if d.exists()), on_progress)
     with RenderPool(workers) as pool:
-        for i in range(n_shards):
-            done = out / f"shard_{i:05d}.json"
-            if done.exists():
-                continue
-            want = min(shard, n - i * shard)
-            rng = np.random.default_rng([seed, i])
-            units: list[np.ndarray] = []
-            mels: list[np.ndarray] = []
-            conds: list[np.ndarray] = []
-            rejected, shard_t0 = 0, time.perf_counter()
-            while len(units) < want:
-                m = max(_TASK, int((want - len(units)) * 1.25))
-                cand = spec.space.sample(rng, m)
-                cond = np.stack([rng.integers(lo_note, hi_note + 1, m), rng.uniform(lo_dur, hi_dur, m)], axis=1)
-                tasks = [
-                    (spec, cand[s : s + _TASK], cond[s : s + _TASK], int(rng.integers(2**31)), augment, min_lufs)
-                    for s in range(0, m, _TASK)
-                ]
-                results: dict[int, list[tuple[np.ndarray, float] | None]] = {}
-                for j, (feats, seconds) in pool.map(_render_features, tasks):
-                    results[j] = feats
-                    renders += len(feats)
-                    render_s += seconds
-                    if on_progress:
-                        good = sum(f is not None for f in feats)
-                        kept += good
-                        on_progress(min(kept, n), n, renders / max(time.perf_counter() - t0, 1e-9))
-                for j in sorted(results):  # task order, so the shard does not depend on timing
-                    for k, feat in enumerate(results[j]):
-                        if feat is None:
-                            rejected += 1
-                        elif len(units) < want:
-                            units.append(cand[j * _TASK + k])
-                            mels.append(feat[0])
-                            conds.append(np.append(cond[j * _TASK + k], feat[1]))
+        for i in (i for i in range(n_shards) if not done[i].exists()):
+            shard_t0 = time.perf_counter()
+            arrays = _render_shard(spec, pool, np.random.default_rng([seed, i]), min(shard, n - i * shard), augment, min_lufs, counter)
             stem = out / f"shard_{i:05d}"
-            _save_npy(stem.with_suffix(".units.npy"), np.asarray(units, dtype=np.float32))
-            _save_npy(stem.with_suffix(".mel.npy"), np.asarray(mels, dtype=np.float16))
-            _save_npy(stem.with_suffix(".cond.npy"), np.asarray(conds, dtype=np.float32))
-            record = {"kept": len(units), "rejected": rejected, "wall_s": round(time.perf_counter() - shard_t0, 2)}
-            atomic_write(done, json.dumps(record).encode())
-    data = FlowData(out)
-    all_units = data.units()
-    shards = [json.loads((out / f"shard_{i:05d}.json").read_text()) for i in range(n_shards)]
-    total_rejected = sum(s["rejected"] for s in shards)
-    stats = {
-        "n": len(data),
-        "rejected": total_rejected,
-        "reject_rate": round(total_rejected / max(len(data) + total_rejected, 1), 4),
-        "wall_s_this_run": round(time.perf_counter() - t0, 2),
-        "renders_this_run": renders,
-        "renders_per_s_this_run": round(renders / max(time.perf_counter() - t0, 1e-9), 2),
-        "render_s_per_render": round(render_s / max(renders, 1), 5),
-        "workers": workers,
-        "unit_mean": all_units.mean(axis=0).round(4).tolist(),
-        "unit_std": all_units.std(axis=0).round(4).tolist(),
-        "mel_mean": float(np.mean([m.mean() for m in data.iter_mel()])),
-    }
-    atomic_write(out / "stats.json", json.dumps(stats, indent=1).encode())
+            for suffix, array in zip((".units.npy", ".mel.npy", ".cond.npy"), arrays[:3], strict=True):
+                write_npy(stem.with_suffix(suffix), array)
+            write_json(done[i], {"kept": len(arrays[0]), "rejected": arrays[3], "wall_s": round(time.perf_counter() - shard_t0, 2)}, indent=None)
+    stats = _stats(out, n_shards, counter, workers)
+    write_json(out / "stats.json", stats)
     return stats
 
 

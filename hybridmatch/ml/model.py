@@ -225,14 +225,13 @@ class Flow(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, mel: torch.Tensor, scalars: torch.Tensor, n: int, *, steps: int = 16, guidance: float = 2.0, temperature: float = 1.0,
+        self, mel: torch.Tensor, scalars: torch.Tensor, n: int, *, steps: int = 16, guidance: float = 2.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """``n`` samples for one conditioning (``mel`` (1, M, T), ``scalars`` (1, n_scalars)), Euler steps;
         ``guidance`` w mixes ``v_uncond + w (v_cond - v_uncond)`` (w = 1: plain conditional).
-        ``temperature`` scales the starting noise: below 1 the samples gather toward the modes (fewer
-        far-off samples, less spread), as in truncated sampling of other generative models."""
-        x0 = temperature * torch.randn(n, self.cfg.dim, generator=generator)
+        """
+        x0 = torch.randn(n, self.cfg.dim, generator=generator)
         return self.decode(self.encoder(mel, scalars), x0, steps=steps, guidance=guidance)
 
     @torch.no_grad()

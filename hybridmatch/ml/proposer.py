@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..space import ParamSpace
 
-__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "checkpoint_path", "propose_from_checkpoint", "load_for", "check_options", "latent_for",
+__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "checkpoint_path", "propose_from_checkpoint", "load_for", "check_options", "latent_proposals",
            "surrogate_path", "load_surrogate", "surrogate_pick"]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
@@ -32,7 +32,7 @@ def shipped_checkpoint(config: str, kind: str = "cnf") -> Path:
 def _cached(path: str, space_json: str) -> Any:
     import json
 
-    from .train import load_checkpoint
+    from .checkpoint import load_checkpoint
 
     raw = json.loads(space_json)
     return load_checkpoint(path, ParamSpace.from_dict(raw, name=raw.get("name", "")))
@@ -48,7 +48,6 @@ _OPTIONS: dict[str, tuple[str, Any]] = {
     "checkpoint": ("a path", lambda v: isinstance(v, str) and v != ""),
     "steps": ("a whole number of Euler steps >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
     "guidance": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
-    "temperature": ("a number > 0", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
     "surrogate": ("true (the shipped surrogate) or a path", lambda v: v is True or (isinstance(v, str) and v != "")),
     "oversample": ("a whole number >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
 }
@@ -109,8 +108,13 @@ def load_for(space: ParamSpace, kind: str, checkpoint: str | None = None) -> Any
     return _cached(str(path), json.dumps(space.to_dict(), sort_keys=True))
 
 
+def _draw(n: int, surrogate: bool | str, oversample: int) -> int:
+    """How many samples to draw so that a surrogate can keep the ``n`` it predicts nearest."""
+    return n * oversample if surrogate else n
+
+
 def propose_from_checkpoint(kind: str, space: ParamSpace, n: int, rng: np.random.Generator, *, job: Any = None,
-                            checkpoint: str | None = None, steps: int = 16, guidance: float = 2.0, temperature: float = 1.0,
+                            checkpoint: str | None = None, steps: int = 16, guidance: float = 2.0,
                             surrogate: bool | str = False, oversample: int = OVERSAMPLE, **_: Any) -> np.ndarray:
     """``n`` samples of the flow (``kind="cnf"``), or the regression baseline's single estimate
     (``"regress"``: it has nothing to sample), conditioned on the target's audio, note and length.
@@ -118,13 +122,21 @@ def propose_from_checkpoint(kind: str, space: ParamSpace, n: int, rng: np.random
     if job is None:
         raise ConfigError(f"proposer {kind!r} needs a target")
     ckpt = load_for(space, kind, checkpoint)
-    draw = n * oversample if surrogate else n
-    units = ckpt.propose(job.target, job.spec.sample_rate, job.note, job.duration, draw, seed=int(rng.integers(2**31)), steps=steps, guidance=guidance,
-                         temperature=temperature)
+    units = ckpt.propose(job.target, job.spec.sample_rate, job.note, job.duration, _draw(n, surrogate, oversample), seed=int(rng.integers(2**31)),
+                         steps=steps, guidance=guidance)
     return units[surrogate_pick(space, job, units, n, surrogate)] if surrogate else units
 
 
-def latent_for(space: ParamSpace, job: Any, *, checkpoint: str | None = None, steps: int = 16, guidance: float = 2.0, **_: Any) -> Any:
-    """The cnf checkpoint's noise space conditioned on ``job``'s target (``train.Latent``), for a
-    search in the flow's noise space (``[optimizer] latent``)."""
-    return load_for(space, "cnf", checkpoint).latent(job.target, job.spec.sample_rate, job.note, job.duration, steps=steps, guidance=guidance)
+def latent_proposals(space: ParamSpace, job: Any, n: int, rng: np.random.Generator, *, checkpoint: str | None = None, steps: int = 16,
+                     guidance: float = 2.0, surrogate: bool | str = False, oversample: int = OVERSAMPLE, **_: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The cnf checkpoint's noise space conditioned on ``job``'s target (``checkpoint.Latent``), and
+    ``n`` of its samples with the noise each came from: ``(latent, noise (n, dim), units (n, d))``,
+    for a search in the flow's noise space (``[optimizer] latent``). A ``surrogate`` picks them as
+    in :func:`propose_from_checkpoint`."""
+    latent = load_for(space, "cnf", checkpoint).latent(job.target, job.spec.sample_rate, job.note, job.duration, steps=steps, guidance=guidance)
+    noise = latent.noise(_draw(n, surrogate, oversample), int(rng.integers(2**31)))
+    units = latent.decode(noise)
+    if surrogate:
+        keep = surrogate_pick(space, job, units, n, surrogate)
+        noise, units = noise[keep], units[keep]
+    return latent, noise, units

@@ -1,17 +1,19 @@
 """Search: optimizer adapters, proposers, strategies, the archive and Pareto selection."""
 
 from ._archive import Archive
-from ._match import ROUND, MatchResult, search
+from ._match import ROUND, SearchResult, search
 from ._optimizers import OPTIMIZERS, make_optimizer, register_optimizer
 from ._pareto import pareto_ranks, returned_set, select_diverse
 from ._refine import Refinement, refine_analysis, refine_cost
-from ._strategy import PROPOSERS, Strategy, load_strategy, propose
+from ._strategy import PROPOSERS, OptimizerSpec, ProposerSpec, Strategy, load_strategy, propose
 
 __all__ = [
     "Archive",
-    "MatchResult",
+    "SearchResult",
     "OPTIMIZERS",
+    "OptimizerSpec",
     "PROPOSERS",
+    "ProposerSpec",
     "ROUND",
     "Refinement",
     "Strategy",

@@ -14,11 +14,11 @@ from ._archive import Archive
 from ._optimizers import make_optimizer
 from ._strategy import Strategy, propose
 
-__all__ = ["MatchResult", "search"]
+__all__ = ["SearchResult", "search"]
 
 
 @dataclass
-class MatchResult:
+class SearchResult:
     archive: Archive
     interrupted: bool
     wall_s: float
@@ -61,22 +61,6 @@ ROUND = 8
 SIGMA = 0.25  # the unit-space step scale of ParamSpace.to_nevergrad, before the optimizer's own scale
 
 
-def spread_sigma(space: Any, members: np.ndarray, *, low: float = 0.25, high: float = 4.0) -> float | np.ndarray:
-    """Per-coordinate step sizes for a search seeded by ``members`` (unit vectors of one mode's
-    proposals): ``SIGMA`` times each coordinate's spread over the members relative to the median
-    spread, clipped to ``[low, high]`` times ``SIGMA``. The overall step (the tuned ``scale``) is
-    unchanged; only its shape follows where the flow was unsure. Fewer than 4 members, or members
-    that all agree, give the plain ``SIGMA``."""
-    searched = np.array([p.kind != "choice" for p in space.params])
-    if len(members) < 4 or not searched.any():
-        return SIGMA
-    std = members.std(axis=0)
-    typical = float(np.median(std[searched]))
-    if typical <= 0.0:
-        return SIGMA
-    return SIGMA * np.clip(std / typical, low, high)
-
-
 class _Race:
     """Which mode's optimizer asks next. Modes take turns (round-robin). With ``race`` > 0, once
     every mode has spent ``race`` renders, only the mode with the lowest loss so far (its seed
@@ -106,54 +90,76 @@ class _Race:
         self.best[mode] = min(self.best[mode], loss)
 
 
-def _optimizer_for(strategy: Strategy, param: Any, share: int, batch: int) -> Any:
-    return make_optimizer(strategy.optimizer, param, budget=share, num_workers=batch, options=dict(strategy.optimizer_options))
+@dataclass
+class _Seeds:
+    """What the optimizers start from: rendered patches (unit vectors, clustered into modes), the
+    points the optimizers search from (the same patches, or for a latent search the flow's noise
+    each came from), their losses, and ``latent`` (a ``checkpoint.Latent``) for a latent search."""
+
+    units: np.ndarray
+    points: np.ndarray
+    losses: np.ndarray
+    latent: Any = None
 
 
-def _unit_modes(space: Any, strategy: Strategy, archive: Archive, remaining: int, batch: int,
-                rng: np.random.Generator) -> tuple[list[Any], list[float]]:
-    """One optimizer per mode of everything rendered so far (the proposals, and a resumed archive's
-    renders), over the patch space; and each mode's best loss so far."""
-    seen = np.array([e.unit for e in archive.entries]).reshape(-1, space.dim)
-    losses = archive.losses
-    starts = [(seen[best], members) for best, members in _starts(seen, losses, strategy.modes, rng)]
-    while len(starts) < strategy.modes:
-        starts.append((space.default_unit() if not starts else space.sample(rng, 1)[0], np.zeros(0, dtype=int)))
-    # Raced modes may each end up with the whole rest of the budget; shared ones get a slice.
-    share = remaining if strategy.race else max(remaining // len(starts), 1)
-    hold = None if strategy.hold is None else (lambda child: space.hold_choices(child, strategy.hold))
+def _modes(space: Any, strategy: Strategy, seeds: _Seeds, remaining: int, batch: int, rng: np.random.Generator) -> tuple[list[Any], list[float]]:
+    """One optimizer per mode of the rendered seeds (k-means on the patches), each started at
+    its mode's best seed point and told its mode's points; and each mode's best loss so far. Raced
+    modes may each end up with the whole rest of the budget; shared ones get a slice."""
+    opt = strategy.optimizer
+    starts = [(seeds.points[best], members) for best, members in _starts(seeds.units, seeds.losses, opt.modes, rng)]
+    while len(starts) < opt.modes:  # too few proposals: the centre (or the config's default), then fresh draws
+        if seeds.latent is not None:
+            fill = np.zeros(seeds.latent.dim) if not starts else rng.standard_normal(seeds.latent.dim)
+        else:
+            fill = space.default_unit() if not starts else space.sample(rng, 1)[0]
+        starts.append((fill, np.zeros(0, dtype=int)))
+    share = remaining if opt.race else max(remaining // len(starts), 1)
     optimizers = []
     for init, members in starts:
-        sigma = spread_sigma(space, seen[members]) if strategy.spread else SIGMA
-        param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init, sigma=sigma, hold=strategy.hold)
-        optimizer = _optimizer_for(strategy, param, share, batch)
-        _tell_proposals(optimizer, [space.nevergrad_value(u) for u in seen[members]], losses[members], hold)
+        if seeds.latent is None:
+            param = space.to_nevergrad(seed=int(rng.integers(2**31)), init=init, sigma=SIGMA, hold=opt.hold)
+            values = [space.nevergrad_value(u) for u in seeds.points[members]]
+        else:  # ``latent`` is the step in the noise itself, so the optimizer's own ``scale`` is divided out
+            param = _noise_param(init, opt.latent / float(opt.options.get("scale", 1.0)), int(rng.integers(2**31)))
+            values = list(seeds.points[members])
+        optimizer = make_optimizer(opt.name, param, budget=share, num_workers=batch, options=dict(opt.options))
+        hold = None if opt.hold is None or seeds.latent is not None else (lambda child: space.hold_choices(child, opt.hold))
+        _tell_proposals(optimizer, values, seeds.losses[members], hold)
         optimizers.append(optimizer)
-    return optimizers, [float(losses[m].min()) if m.size else np.inf for _, m in starts]
+    return optimizers, [float(seeds.losses[m].min()) if m.size else np.inf for _, m in starts]
 
 
-def _latent_modes(latent: Any, strategy: Strategy, proposals: np.ndarray, noise: np.ndarray, losses: np.ndarray, remaining: int,
-                  batch: int, rng: np.random.Generator) -> tuple[list[Any], list[float]]:
-    """One optimizer per mode of this call's proposals, over the flow's noise space (``[optimizer]
-    latent``): the modes are clustered on the patches, and each search starts at the noise of its
-    mode's best one, with step ``strategy.latent``. Renders a resumed archive held, or prior
-    samples, have no noise to start from; with no proposals the modes start at the noise's centre
-    and at fresh draws. ``latent`` is the step in the noise itself: the optimizer's ``scale`` sizes
-    patch-space steps (after a ``handoff``), so it is divided out here."""
+def _noise_param(init: np.ndarray, sigma: float, seed: int) -> Any:
     import nevergrad as ng
 
-    starts = [(noise[best], members) for best, members in _starts(proposals, losses, strategy.modes, rng)]
-    while len(starts) < strategy.modes:
-        starts.append((np.zeros(latent.dim) if not starts else rng.standard_normal(latent.dim), np.zeros(0, dtype=int)))
-    share = remaining if strategy.race else max(remaining // len(starts), 1)
-    optimizers = []
-    for init, members in starts:
-        param = ng.p.Array(init=init).set_mutation(sigma=strategy.latent / float(strategy.optimizer_options.get("scale", 1.0)))
-        param.random_state.seed(int(rng.integers(2**31)))
-        optimizer = _optimizer_for(strategy, param, share, batch)
-        _tell_proposals(optimizer, list(noise[members]), losses[members])
-        optimizers.append(optimizer)
-    return optimizers, [float(losses[m].min()) if m.size else np.inf for _, m in starts]
+    param = ng.p.Array(init=init).set_mutation(sigma=sigma)
+    param.random_state.seed(seed)
+    return param
+
+
+def _render_proposals(job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, n: int, batch: int, rng: np.random.Generator,
+                      options: dict[str, Any], on_batch: Callable[[Archive], None] | None) -> _Seeds:
+    """Renders ``n`` proposals into the archive; returns what the optimizers start from: for a
+    patch-space search everything rendered so far (a resumed archive included), for a latent search
+    this call's proposals with their noise."""
+    space = job.spec.space
+    latent, noise = None, np.zeros((0, 0))
+    if strategy.optimizer.latent:  # the same samples as the proposer's, with the noise each one came from
+        from ..ml.proposer import latent_proposals
+
+        latent, noise, proposals = latent_proposals(space, job, n, rng, **options)
+    else:
+        proposals = propose(strategy.proposer.name, space, n, rng, job=job, **options)
+    fresh = len(archive)
+    for start in range(0, len(proposals), batch * 4):
+        archive.extend(pool.evaluate(job, proposals[start : start + batch * 4]), origin=f"proposal:{strategy.proposer.name}")
+        if on_batch:
+            on_batch(archive)
+    if latent is not None:
+        return _Seeds(proposals, noise, archive.losses[fresh : fresh + len(noise)], latent)
+    seen = np.array([e.unit for e in archive.entries]).reshape(-1, space.dim)
+    return _Seeds(seen, seen, archive.losses)
 
 
 def search(
@@ -166,79 +172,44 @@ def search(
     seed: int,
     batch: int | None = None,
     on_batch: Callable[[Archive], None] | None = None,
-    context: dict | None = None,
-) -> MatchResult:
+) -> SearchResult:
     """Spends ``budget`` renders on ``job``; every evaluation lands in ``archive`` as it arrives.
 
-    Ctrl-C stops the loop after the batch in flight; the result says so (``interrupted``)."""
+    A resumed archive's renders count against the budget and seed the optimizers alongside the new
+    proposals. Ctrl-C stops the loop after the batch in flight; the result says so (``interrupted``)."""
     space = job.spec.space
     rng = np.random.default_rng(seed)
     # Ask/tell rounds of ROUND candidates (more when there are more workers to keep busy), so a seed
     # gives the same search on 1, 2 or 8 workers: the round size shapes what the optimizers ask.
     batch = batch or max(ROUND, pool.workers)
     t0 = time.perf_counter()
-    interrupted = False
     try:
-        # A resumed archive (a batch killed mid-target) already holds renders: they count against the
-        # budget and, below, seed the optimizers alongside the new proposals.
         left = max(budget - len(archive), 0)
-        n = left if strategy.optimizer == "none" else min(strategy.n_proposals, left)
-        n_prior = round(n * strategy.prior_share)
-        options = {**dict(strategy.proposer_options), **(context or {})}
-        latent, noise = None, np.zeros((0, 0))
-        if strategy.latent:  # the same samples as the proposer's, with the noise each one came from
-            from ..ml.proposer import OVERSAMPLE, latent_for, surrogate_pick
-
-            latent = latent_for(space, job, **options)
-            surrogate = options.get("surrogate", False)
-            draw = (n - n_prior) * options.get("oversample", OVERSAMPLE) if surrogate else n - n_prior
-            noise = latent.noise(draw, int(rng.integers(2**31)), options.get("temperature", 1.0))
-            proposals = latent.decode(noise)
-            if surrogate:  # keep the samples a surrogate of the synth predicts nearest, with their noise
-                keep = surrogate_pick(space, job, proposals, n - n_prior, surrogate)
-                noise, proposals = noise[keep], proposals[keep]
-        else:
-            proposals = propose(strategy.proposer, space, n - n_prior, rng, job=job, **options)
-        prior = space.sample(rng, n_prior) if n_prior else np.zeros((0, space.dim))
-        fresh = len(archive)
-        for units, origin in ((proposals, f"proposal:{strategy.proposer}"), (prior, "proposal:prior")):
-            for start in range(0, len(units), batch * 4):
-                archive.extend(pool.evaluate(job, units[start : start + batch * 4]), origin=origin)
-                if on_batch:
-                    on_batch(archive)
-        if strategy.optimizer == "none":
-            return MatchResult(archive, interrupted, time.perf_counter() - t0)
-        if len(archive) >= budget:
-            return MatchResult(archive, interrupted, time.perf_counter() - t0)
-        # With a handoff, the noise-space search ends at that many renders (or never starts, for an
-        # archive resumed past it) and patch-space optimizers take over from the best renders so far.
-        handoff = strategy.handoff if latent is not None and strategy.handoff else budget
-        optimizers: list[Any] = []
-        while len(archive) < budget:
-            if latent is not None and len(archive) >= handoff:
-                latent, optimizers = None, []
-            if not optimizers:
-                if latent is None:
-                    optimizers, mode_best = _unit_modes(space, strategy, archive, budget - len(archive), batch, rng)
-                else:
-                    optimizers, mode_best = _latent_modes(latent, strategy, proposals, noise, archive.losses[fresh : fresh + len(noise)],
-                                                          handoff - len(archive), batch, rng)
-                race = _Race(len(optimizers), strategy.race, mode_best)
-            n = min(batch, (handoff if latent is not None else budget) - len(archive))
-            asked = [(m, optimizers[m].ask()) for m in race.next(n)]
-            if latent is None:
-                units = np.array([space.from_nevergrad(c.value) for _, c in asked])
-            else:
-                units = latent.decode(np.array([c.value for _, c in asked]))
-            evals = pool.evaluate(job, units)
-            for (m, cand), ev in zip(asked, evals, strict=True):
-                optimizers[m].tell(cand, ev.loss)
-                race.tell(m, ev.loss)
-            for m in sorted({m for m, _ in asked}):
-                archive.extend([ev for (mm, _), ev in zip(asked, evals, strict=True) if mm == m],
-                               origin=f"{strategy.optimizer}:{m}" if latent is None else f"{strategy.optimizer}:latent:{m}")
-            if on_batch:
-                on_batch(archive)
+        n = left if strategy.optimizer.name == "none" else min(strategy.proposer.n, left)
+        seeds = _render_proposals(job, strategy, pool, archive, n, batch, rng, dict(strategy.proposer.options), on_batch)
+        if strategy.optimizer.name != "none" and len(archive) < budget:
+            optimizers, mode_best = _modes(space, strategy, seeds, budget - len(archive), batch, rng)
+            _optimize(job, strategy, pool, archive, optimizers, _Race(len(optimizers), strategy.optimizer.race, mode_best), seeds.latent,
+                      budget=budget, batch=batch, on_batch=on_batch)
     except KeyboardInterrupt:
-        interrupted = True
-    return MatchResult(archive, interrupted, time.perf_counter() - t0)
+        return SearchResult(archive, True, time.perf_counter() - t0)
+    return SearchResult(archive, False, time.perf_counter() - t0)
+
+
+def _optimize(job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, optimizers: list[Any], race: _Race, latent: Any, *,
+              budget: int, batch: int, on_batch: Callable[[Archive], None] | None) -> None:
+    """Ask/tell rounds of ``batch`` candidates until the archive holds ``budget`` renders."""
+    space = job.spec.space
+    label = f"{strategy.optimizer.name}:latent" if latent is not None else strategy.optimizer.name
+    while len(archive) < budget:
+        asked = [(m, optimizers[m].ask()) for m in race.next(min(batch, budget - len(archive)))]
+        values = [c.value for _, c in asked]
+        units = np.array([space.from_nevergrad(v) for v in values]) if latent is None else latent.decode(np.array(values))
+        evals = pool.evaluate(job, units)
+        for (m, cand), ev in zip(asked, evals, strict=True):
+            optimizers[m].tell(cand, ev.loss)
+            race.tell(m, ev.loss)
+        for m in sorted({m for m, _ in asked}):
+            archive.extend([ev for (mm, _), ev in zip(asked, evals, strict=True) if mm == m], origin=f"{label}:{m}")
+        if on_batch:
+            on_batch(archive)

@@ -31,7 +31,7 @@ def make_optimizer(name: str, parametrization: Any, *, budget: int, num_workers:
         raise ConfigError(f"unknown optimizer {name!r}; registered: {', '.join(sorted(OPTIMIZERS))}")
     try:
         return OPTIMIZERS[name](parametrization, budget=budget, num_workers=num_workers, **(options or {}))
-    except TypeError as exc:
+    except (TypeError, ValueError, AssertionError) as exc:  # nevergrad checks option values with all three
         raise ConfigError(f"optimizer {name!r}: bad options: {exc}") from None
 
 

@@ -65,12 +65,12 @@ def _best(evals: list[Evaluation]) -> float:
     return min(losses) if losses else float("inf")
 
 
-def _probes(job: RenderJob, strategy: Strategy, seed: int, context: dict) -> np.ndarray:
+def _probes(job: RenderJob, strategy: Strategy, seed: int) -> np.ndarray:
     """PROBES candidates for ``job`` from the strategy's proposer, topped up with prior samples; the
     same random numbers for every hypothesis (the flow's noise, the prior's samples)."""
     space = job.spec.space
     rng = np.random.default_rng([seed, 0x5EED])
-    units = propose(strategy.proposer, space, PROBES, rng, job=job, **{**dict(strategy.proposer_options), **context})[:PROBES]
+    units = propose(strategy.proposer.name, space, PROBES, rng, job=job, **dict(strategy.proposer.options))[:PROBES]
     if len(units) < PROBES:
         units = np.concatenate([units, space.sample(np.random.default_rng([seed, 0x5EED, 1]), PROBES - len(units))])
     return units
@@ -84,7 +84,6 @@ def refine_analysis(
     seed: int,
     note_free: bool,
     duration_free: bool,
-    context: dict | None = None,
     on_trial: Callable[[RenderJob, list[Evaluation]], None] | None = None,
 ) -> Refinement:
     """Chooses the note (``note_free``) and length (``duration_free``) for ``job``; see the module doc.
@@ -94,9 +93,8 @@ def refine_analysis(
     by noise, and the estimate is the better prior.
     Deterministic for a given ``seed``. ``on_trial(job, evaluations)`` sees every hypothesis's
     probes as they are scored (``run`` keeps them in ``probes.jsonl``)."""
-    context = dict(context or {})
     best_job = job
-    best_evals = pool.evaluate(job, _probes(job, strategy, seed, context))
+    best_evals = pool.evaluate(job, _probes(job, strategy, seed))
     if on_trial:
         on_trial(job, best_evals)
     best = _best(best_evals)
@@ -112,7 +110,7 @@ def refine_analysis(
             lengths = sorted({_length(best_job.duration * f, job.seconds) for f in LENGTHS} - {best_job.duration})
             axis = [replace(best_job, duration=d) for d in lengths]
         for cand in axis:
-            trial = pool.evaluate(cand, _probes(cand, strategy, seed, context))
+            trial = pool.evaluate(cand, _probes(cand, strategy, seed))
             if on_trial:
                 on_trial(cand, trial)
             rendered += len(trial)

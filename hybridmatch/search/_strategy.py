@@ -1,9 +1,15 @@
-"""Strategies: a proposer plus an optimizer, declared as data in ``strategies/*.toml``."""
+"""Strategies: a proposer plus an optimizer, declared as data in ``strategies/*.toml``.
+
+A strategy file has the tables ``[proposer]`` and ``[optimizer]`` (each with an ``options``
+sub-table passed through to the proposer or the nevergrad optimizer) and an optional ``[loss]`` of
+objective weights. Every key of the two tables is declared once in ``_KEYS``: its type, its range
+and what it means, so a wrong one is refused with one line before anything renders.
+"""
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,117 +21,126 @@ from ..objectives import DEFAULT_WEIGHTS, PARETO_KEYS
 from ..space import ParamSpace
 from ._optimizers import OPTIMIZERS
 
-__all__ = ["Strategy", "load_strategy", "PROPOSERS", "propose"]
+__all__ = ["Strategy", "ProposerSpec", "OptimizerSpec", "load_strategy", "PROPOSERS", "propose"]
+
+
+@dataclass(frozen=True)
+class ProposerSpec:
+    """``[proposer]``: ``name`` makes ``n`` initial candidates, rendered first and counted in the budget."""
+
+    name: str = "none"
+    n: int = 0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """``[optimizer]``: the proposals' best ``modes`` clusters each seed one ``name`` optimizer
+    (``"none"``: no search, the whole budget goes to proposals).
+
+    ``hold`` is the probability that a candidate keeps all of its seed's discrete choices
+    (``ParamSpace.hold_choices``); unset, nevergrad's own reset applies. ``race`` > 0 races the
+    modes: after ``race`` renders each, only the best mode so far goes on with the rest of the
+    budget. ``latent`` > 0 searches the flow's starting noise instead of the patch space, with that
+    step: every candidate is decoded by the flow, conditioned on the target, into a patch (needs
+    proposer ``cnf``)."""
+
+    name: str
+    modes: int = 1
+    hold: float | None = None
+    race: int = 0
+    latent: float = 0.0
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Strategy:
-    """``proposer`` makes ``n_proposals`` initial candidates (rendered first, counted in the budget);
-    their best ``modes`` clusters each seed one ``optimizer`` run, sharing the rest of the budget.
-    Each optimizer is also told the proposals of its cluster where nevergrad allows it (the GA's
-    initial population, the hill climber's best so far). Optimizer ``"none"`` spends the whole
-    budget on proposals (``cnf-only``). ``hold`` (``[optimizer] hold``) is the probability that an
-    optimizer's candidate keeps all of its seed's discrete choices (``ParamSpace.hold_choices``);
-    unset, nevergrad's own reset applies (1.5x uniform per choice). ``race`` (``[optimizer] race``)
-    > 0 races the modes: after ``race`` renders each, only the best mode so far goes on. ``spread``
-    (``[optimizer] spread = true``) shapes each mode's step sizes by its proposals: a coordinate on
-    which they disagree is searched wider, one they agree on narrower (``_match.spread_sigma``).
-    ``prior_share`` (``[proposer] prior``) is the fraction of the proposals drawn from the config's
-    prior instead of the proposer: a defensive mixture for targets the model reads badly.
-    ``latent`` (``[optimizer] latent = 0.2``) > 0 makes the optimizers search the flow's starting
-    noise instead of the patch space, with that step size: each candidate is a point of the noise
-    that the flow (conditioned on the target) decodes into a patch, so the search moves over the
-    patches the flow proposes for this target, discrete choices included. It needs proposer
-    ``cnf``. ``handoff`` (``[optimizer] handoff = 200``) ends that noise-space search once the
-    archive holds that many renders: from there the optimizers search the patch space from the best
-    renders so far, as without ``latent`` (the flow finds the region, patch-space steps refine past
-    what it proposes). ``hold`` and ``spread`` shape patch-space steps, so with ``latent`` they need
-    a ``handoff``, and apply after it."""
+    """A named proposer + optimizer pair and the loss weights they search under."""
 
     name: str
-    optimizer: str
-    optimizer_options: Mapping[str, Any] = field(default_factory=dict)
-    proposer: str = "none"
-    n_proposals: int = 0
-    proposer_options: Mapping[str, Any] = field(default_factory=dict)
-    prior_share: float = 0.0
-    modes: int = 1
-    hold: float | None = None
-    race: int = 0
-    spread: bool = False
-    latent: float = 0.0
-    handoff: int = 0
+    optimizer: OptimizerSpec
+    proposer: ProposerSpec = field(default_factory=ProposerSpec)
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     description: str = ""
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, name: str = "") -> Strategy:
         name = str(raw.get("name", name))
-        opt = raw.get("optimizer")
+        opt, prop = raw.get("optimizer"), raw.get("proposer", {})
         if not isinstance(opt, Mapping) or "name" not in opt:
             raise ConfigError(f"strategy {name}: needs an [optimizer] table with a name")
-        if opt["name"] not in OPTIMIZERS and opt["name"] != "none":
-            raise ConfigError(f"strategy {name}: unknown optimizer {opt['name']!r}; known: {', '.join(sorted(OPTIMIZERS))}")
-        prop = raw.get("proposer", {})
-        if prop.get("name", "none") not in PROPOSERS:
-            raise ConfigError(f"strategy {name}: unknown proposer {prop.get('name')!r}; known: {', '.join(sorted(PROPOSERS))}")
-        weights = dict(raw.get("loss", DEFAULT_WEIGHTS))
-        bad = set(weights) - set(PARETO_KEYS)
-        if bad:
-            raise ConfigError(f"strategy {name}: unknown loss terms {sorted(bad)}")
-        modes = int(opt.get("modes", 1))
-        n = int(prop.get("n", 0))
-        if modes < 1 or n < 0:
-            raise ConfigError(f"strategy {name}: modes must be >= 1 and proposer n >= 0")
-        hold = opt.get("hold")
-        if hold is not None and not (isinstance(hold, (int, float)) and 0.0 < hold < 1.0):
-            raise ConfigError(f"strategy {name}: [optimizer] hold must be a probability in (0, 1), got {hold!r}")
-        race = opt.get("race", 0)
-        if isinstance(race, bool) or not isinstance(race, int) or race < 0:
-            raise ConfigError(f"strategy {name}: [optimizer] race must be a whole number of renders >= 0, got {race!r}")
-        prior_share = prop.get("prior", 0.0)
-        if isinstance(prior_share, bool) or not isinstance(prior_share, (int, float)) or not 0.0 <= prior_share < 1.0:
-            raise ConfigError(f"strategy {name}: [proposer] prior must be a fraction in [0, 1), got {prior_share!r}")
-        spread = opt.get("spread", False)
-        if not isinstance(spread, bool):
-            raise ConfigError(f"strategy {name}: [optimizer] spread must be true or false, got {spread!r}")
-        latent = opt.get("latent", 0.0)
-        if isinstance(latent, bool) or not isinstance(latent, (int, float)) or not latent >= 0.0:
-            raise ConfigError(f"strategy {name}: [optimizer] latent must be a step size >= 0 in the flow's noise space, got {latent!r}")
-        if latent and (prop.get("name") != "cnf" or opt["name"] == "none"):
-            raise ConfigError(f"strategy {name}: [optimizer] latent searches a flow's noise space; it needs proposer 'cnf' and an optimizer")
-        handoff = opt.get("handoff", 0)
-        if isinstance(handoff, bool) or not isinstance(handoff, int) or handoff < 0:
-            raise ConfigError(f"strategy {name}: [optimizer] handoff must be a whole number of renders >= 0, got {handoff!r}")
-        if handoff and not latent:
-            raise ConfigError(f"strategy {name}: [optimizer] handoff ends a noise-space search; it needs latent > 0")
-        if latent and not handoff and (hold is not None or spread):
-            raise ConfigError(f"strategy {name}: [optimizer] hold and spread shape patch-space steps; with latent they need a handoff to the patch space")
-        if opt["name"] == "none" and prop.get("name", "none") == "none":
-            raise ConfigError(f"strategy {name}: optimizer 'none' needs a proposer")
-        return cls(
-            name=name,
-            optimizer=str(opt["name"]),
-            optimizer_options=dict(opt.get("options", {})),
-            proposer=str(prop.get("name", "none")),
-            n_proposals=n,
-            proposer_options=dict(prop.get("options", {})),
-            prior_share=float(prior_share),
-            modes=modes,
-            hold=None if hold is None else float(hold),
-            race=race,
-            spread=spread,
-            latent=float(latent),
-            handoff=handoff,
-            weights=weights,
-            description=str(raw.get("description", "")),
-        )
+        if not isinstance(prop, Mapping):
+            raise ConfigError(f"strategy {name}: [proposer] must be a table")
+        strategy = cls(name=name, optimizer=OptimizerSpec(**_table(name, "optimizer", opt)), proposer=ProposerSpec(**_table(name, "proposer", prop)),
+                       weights=_weights(name, raw.get("loss", DEFAULT_WEIGHTS)), description=str(raw.get("description", "")))
+        strategy._check_combination()
+        return strategy
+
+    def _check_combination(self) -> None:
+        opt, prop = self.optimizer, self.proposer
+        if opt.latent and (prop.name != "cnf" or opt.name == "none"):
+            raise ConfigError(f"strategy {self.name}: [optimizer] latent searches a flow's noise space; it needs proposer 'cnf' and an optimizer")
+        if opt.latent and opt.hold is not None:
+            raise ConfigError(f"strategy {self.name}: [optimizer] hold shapes patch-space steps; it does not apply with latent")
+        if opt.name == "none" and prop.name == "none":
+            raise ConfigError(f"strategy {self.name}: optimizer 'none' needs a proposer")
 
     def check(self, space: ParamSpace) -> None:
-        """Fails fast (ConfigError) if the proposer cannot serve ``space``, e.g. no checkpoint."""
-        check = getattr(PROPOSERS[self.proposer], "check", None)
+        """Fails fast (ConfigError) if the proposer cannot serve ``space`` (e.g. no checkpoint) or an
+        optimizer option is wrong: before anything renders."""
+        check = getattr(PROPOSERS[self.proposer.name], "check", None)
         if check is not None:
-            check(space, self.proposer_options)
+            check(space, self.proposer.options)
+        if self.optimizer.name != "none":
+            from ._optimizers import make_optimizer
+
+            make_optimizer(self.optimizer.name, space.to_nevergrad(seed=0), budget=1, num_workers=1, options=dict(self.optimizer.options))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# (table, key) -> (test, what a valid value is); every key a strategy table may hold
+_KEYS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
+    ("proposer", "name"): (lambda v: v in PROPOSERS, "a registered proposer"),
+    ("proposer", "n"): (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    ("proposer", "options"): (lambda v: isinstance(v, Mapping), "a table"),
+    ("optimizer", "name"): (lambda v: v in OPTIMIZERS or v == "none", "a registered optimizer or none"),
+    ("optimizer", "modes"): (lambda v: _is_int(v) and v >= 1, "a whole number >= 1"),
+    ("optimizer", "hold"): (lambda v: _is_number(v) and 0.0 < v < 1.0, "a probability in (0, 1)"),
+    ("optimizer", "race"): (lambda v: _is_int(v) and v >= 0, "a whole number of renders >= 0"),
+    ("optimizer", "latent"): (lambda v: _is_number(v) and v >= 0.0, "a step size >= 0 in the flow's noise space"),
+    ("optimizer", "options"): (lambda v: isinstance(v, Mapping), "a table"),
+}
+
+
+def _table(strategy: str, table: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``ProposerSpec`` / ``OptimizerSpec`` from a TOML table, each key checked."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if (table, key) not in _KEYS:
+            known = ", ".join(k for t, k in _KEYS if t == table)
+            raise ConfigError(f"strategy {strategy}: unknown key {key!r} in [{table}]; known: {known}")
+        ok, what = _KEYS[(table, key)]
+        if not ok(value):
+            known = f" ({', '.join(sorted(PROPOSERS if table == 'proposer' else [*OPTIMIZERS, 'none']))})" if key == "name" else ""
+            raise ConfigError(f"strategy {strategy}: [{table}] {key} must be {what}{known}, got {value!r}")
+        out[key] = dict(value) if isinstance(value, Mapping) else float(value) if key in ("hold", "latent") else value
+    return out
+
+
+def _weights(strategy: str, raw: Any) -> dict[str, float]:
+    if not isinstance(raw, Mapping) or not all(_is_number(v) and v >= 0 for v in raw.values()):
+        raise ConfigError(f"strategy {strategy}: [loss] must map objectives to weights >= 0")
+    bad = set(raw) - set(PARETO_KEYS)
+    if bad:
+        raise ConfigError(f"strategy {strategy}: unknown loss terms {sorted(bad)}; known: {', '.join(PARETO_KEYS)}")
+    return {k: float(v) for k, v in raw.items()}
 
 
 def load_strategy(path: str | Path) -> Strategy:
@@ -134,7 +149,7 @@ def load_strategy(path: str | Path) -> Strategy:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"strategy file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"malformed TOML in {path}: {exc}") from None
     return Strategy.from_dict(raw, name=path.stem)
 

@@ -91,6 +91,7 @@ class SynthSpec:
     sample_rate: int = 44100
     options: Mapping[str, Any] = field(default_factory=dict)
     render: Mapping[str, Any] = field(default_factory=dict)  # the config's [render] table (dataset note/length ranges)
+    default_strategy: str = "cma"  # the config's ``strategy``: what ``--strategy auto`` runs
 
     def build(self) -> Synth:
         cls = _resolve(self.backend)

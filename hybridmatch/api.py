@@ -1,0 +1,91 @@
+"""The public entry point: ``hybridmatch.match(target, ...)`` does what ``hybridmatch run`` does.
+
+Example
+-------
+>>> import tempfile
+>>> from pathlib import Path
+>>> from hybridmatch import match
+>>> from hybridmatch.catalog import resolve_synth
+>>> from hybridmatch.sampling import save_sample
+>>> folder = Path(tempfile.mkdtemp())
+>>> wav = save_sample(resolve_synth("toy", None), seed=3, note=60, duration=0.3, seconds=0.5, out=folder / "t.wav")[0]
+>>> result = match(wav, synth="toy", strategy="random", budget=16, keep=2, out=folder / "out", report=False)
+>>> result.renders, 1 <= len(result.candidates) <= 2, result.best["rank"]
+(16, True, 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MatchResult", "match"]
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What a match wrote: ``out`` (the folder) and ``results`` (``results.json`` as a dict)."""
+
+    out: Path
+    results: dict[str, Any]
+
+    @property
+    def candidates(self) -> list[dict[str, Any]]:
+        """The returned patches in rank order: preset and render paths (relative to ``out``),
+        objectives, native ``params``."""
+        return list(self.results["candidates"])
+
+    @property
+    def best(self) -> dict[str, Any]:
+        return self.candidates[0]
+
+    @property
+    def renders(self) -> int:
+        return int(self.results["renders"])
+
+
+def match(
+    target: str | Path,
+    *,
+    synth: str = "vital",
+    config: str | None = None,
+    strategy: str = "auto",
+    budget: int = 500,
+    workers: int = 1,
+    keep: int = 8,
+    seed: int = 0,
+    out: str | Path | None = None,
+    note: int | None = None,
+    duration: float | None = None,
+    refine: str = "length",
+    max_seconds: float = 60.0,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    quiet: bool = True,
+    report: bool = True,
+) -> MatchResult:
+    """Matches the audio file ``target`` with ``synth`` (a registered name or ``vst3:PATH``) and
+    writes presets, renders, ``results.json`` and ``report.html`` into ``out`` (default
+    ``hybridmatch-out/<stem>``). ``note`` and ``duration`` (seconds held) are estimated when None.
+    A ``<stem>.json`` beside the target from ``hybridmatch sample`` is scored as the known answer.
+    Bad input raises a :class:`~hybridmatch.errors.HybridMatchError` before anything is written."""
+    from .audio import load_target
+    from .catalog import resolve_strategy, resolve_synth
+    from .engine import run_match
+    from .progress import Progress
+    from .render import RenderPool
+    from .sampling import known_answer
+
+    spec = resolve_synth(synth, config)
+    strat = resolve_strategy(strategy, spec)
+    tgt = load_target(target, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
+    out_dir = Path(out) if out is not None else Path("hybridmatch-out") / Path(target).stem
+    progress = Progress(budget, quiet=quiet, label=tgt.name)
+    try:
+        with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
+            results = run_match(tgt, spec, strat, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=out_dir, on_progress=progress,
+                                reference=known_answer(target, spec), refine=refine, report=report)
+    finally:
+        progress.close()
+    return MatchResult(out_dir, results)
