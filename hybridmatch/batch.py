@@ -89,17 +89,14 @@ def batch(
     strategy.check(spec.space)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
-    display = None if quiet else progress_display()
+    display = None if quiet else progress_display()  # one display: the overall bar and each target's bar
     if display is not None:
         display.start()
     overall = Progress(len(files), quiet=quiet, label="batch", display=display)
     t0 = time.perf_counter()
 
     def save() -> None:
-        summary = {"folder": str(folder), "synth": spec.backend, "config": spec.space.name, "strategy": strategy.name,
-                   "budget": budget, "seed": seed, "wall_s": round(time.perf_counter() - t0, 2), "targets": rows}
-        write_json(out / "batch.json", summary)
-        write_index(out, rows, title=f"hybridmatch batch: {folder.name} ({spec.backend} / {spec.space.name}, {strategy.name})")
+        _save(out, rows, folder=folder, spec=spec, strategy=strategy, budget=budget, seed=seed, wall_s=time.perf_counter() - t0)
 
     def match_one(pool: RenderPool, path: Path, run_dir: Path) -> dict[str, Any]:
         target = load_target(path, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
@@ -113,9 +110,8 @@ def batch(
     try:
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
             for k, path in enumerate(files):
-                row, matched = _one(folder, path, out, files, budget, lambda p, d: match_one(pool, p, d))
-                rows.append(row)
-                if matched:
+                rows.append(_one(folder, path, out, files, budget, lambda p, d: match_one(pool, p, d)))
+                if rows[-1].pop("_matched"):
                     save()
                 overall.update(k + 1, f"{rows[-1]['file']}: {rows[-1]['status']}")
     except KeyboardInterrupt:
@@ -131,15 +127,24 @@ def batch(
     return rows
 
 
-def _one(folder: Path, path: Path, out: Path, files: list[Path], budget: int, match: Any) -> tuple[dict[str, Any], bool]:
-    """One file's row, and whether it was matched now (else read from a finished run). A bad file
-    is an error row."""
+def _save(out: Path, rows: list[dict[str, Any]], *, folder: Path, spec: SynthSpec, strategy: Strategy, budget: int, seed: int,
+          wall_s: float) -> None:
+    """``batch.json`` and ``index.html``, rewritten after every target."""
+    summary = {"folder": str(folder), "synth": spec.backend, "config": spec.space.name, "strategy": strategy.name,
+               "budget": budget, "seed": seed, "wall_s": round(wall_s, 2), "targets": rows}
+    write_json(out / "batch.json", summary)
+    write_index(out, rows, title=f"hybridmatch batch: {folder.name} ({spec.backend} / {spec.space.name}, {strategy.name})")
+
+
+def _one(folder: Path, path: Path, out: Path, files: list[Path], budget: int, match: Any) -> dict[str, Any]:
+    """One file's row, with ``_matched``: whether it was matched now (else read from a finished
+    run). A bad file is an error row."""
     rel = str(path.relative_to(folder))
     run_dir = run_dir_for(folder, path, out, files)
     done = _complete(run_dir, budget)
     if done is not None:
-        return _row(rel, run_dir, out, done), False
+        return {**_row(rel, run_dir, out, done), "_matched": False}
     try:
-        return _row(rel, run_dir, out, match(path, run_dir)), True
+        return {**_row(rel, run_dir, out, match(path, run_dir)), "_matched": True}
     except HybridMatchError as exc:  # this file is bad; the others still get matched
-        return {"file": rel, "status": "error", "error": str(exc)}, True
+        return {"file": rel, "status": "error", "error": str(exc), "_matched": True}

@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import json
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -111,32 +112,39 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
-def write_report(out_dir: str | Path, *, audio: Mapping[str, np.ndarray] | None = None, sample_rate: int | None = None,
-                 keys: tuple[str, str] = ("mss", "wmfcc"), results: Mapping[str, Any] | None = None, archive: Any = None) -> Path:
-    """Writes ``out_dir/report.html`` from ``results.json``, the renders and ``archive.jsonl``.
+def _href(path: str) -> str:
+    """A relative link to a file the run wrote: percent-encoded and prefixed with ``./``, so no
+    file name (``javascript:...``, ``a"b``) becomes a live URL scheme or breaks out of the attribute."""
+    return html.escape("./" + urllib.parse.quote(path), quote=True)
 
-    ``audio`` (``"target"``, ``"01"``, ...), ``results`` and ``archive`` avoid re-reading what the
-    engine has just written."""
+
+def _clips(out: Path, res: Mapping[str, Any], audio: Mapping[str, np.ndarray] | None, sample_rate: int | None) -> tuple[dict[str, np.ndarray], int]:
+    """The target and each returned patch's render: as handed in, else read from ``renders/``."""
     import soundfile as sf
 
-    out = Path(out_dir)
-    res = dict(results) if results is not None else json.loads((out / "results.json").read_text())
     clips: dict[str, np.ndarray] = dict(audio or {})
     rate = sample_rate
     for name in ["target", *[Path(c["audio"]).stem for c in res["candidates"]]]:
         if name not in clips:
             data, rate = sf.read(out / "renders" / f"{name}.wav", dtype="float32", always_2d=True)
             clips[name] = data.T
-    rate = int(rate or 44100)
+    return clips, int(rate or 44100)
+
+
+def _cards(res: Mapping[str, Any], clips: Mapping[str, np.ndarray], rate: int) -> str:
     cards = []
     for c in [None, *res["candidates"]]:
         name = "target" if c is None else Path(c["audio"]).stem
         title = f"target: {res['target']}" if c is None else f"#{c['rank']}  MSS {c['objectives']['mss']:.2f}  wMFCC {c['objectives']['wmfcc']:.1f}"
-        link = "" if c is None else f'<div><a href="{html.escape(c["preset"])}">{html.escape(c["preset"])}</a> <span class="muted">{html.escape(c.get("origin", ""))}</span></div>'
+        link = "" if c is None else f'<div><a href="{_href(c["preset"])}">{html.escape(c["preset"])}</a> <span class="muted">{html.escape(c.get("origin", ""))}</span></div>'
         cards.append(f'<div class="card{" target" if c is None else ""}"><b>{html.escape(title)}</b>'
-                     f'<img alt="log-mel spectrogram of {name}" src="{_spectrogram(clips[name], rate, name)}">'
+                     f'<img alt="log-mel spectrogram of {html.escape(name)}" src="{_spectrogram(clips[name], rate, name)}">'
                      f'<audio controls preload="auto" src="{_wav(clips[name], rate)}"></audio>{link}</div>')
-    obj_rows = "".join(
+    return "".join(cards)
+
+
+def _objective_rows(res: Mapping[str, Any]) -> str:
+    rows = "".join(
         f"<tr><td>{c['rank']}</td><td>{c['objectives']['mss']:.3f}</td><td>{c['objectives']['wmfcc']:.3f}</td>"
         f"<td>{c['objectives']['sot']:.4f}</td><td>{c['rms_cosine']:.4f}</td><td>{c.get('mfccd', float('nan')):.3f}</td>"
         f"<td>{c['search_loss']:.4f}</td><td class='l'>{html.escape(c.get('origin', ''))}</td></tr>"
@@ -145,38 +153,58 @@ def write_report(out_dir: str | Path, *, audio: Mapping[str, np.ndarray] | None 
     ref = res.get("reference")
     if ref:
         o = ref["objectives"]
-        obj_rows += (f"<tr class='muted'><td>known answer</td><td>{o['mss']:.3f}</td><td>{o['wmfcc']:.3f}</td><td>{o['sot']:.4f}</td>"
-                     f"<td>{ref['rms_cosine']:.4f}</td><td>{ref['mfccd']:.3f}</td><td></td><td class='l'>true patch re-rendered with this analysis</td></tr>")
+        rows += (f"<tr class='muted'><td>known answer</td><td>{o['mss']:.3f}</td><td>{o['wmfcc']:.3f}</td><td>{o['sot']:.4f}</td>"
+                 f"<td>{ref['rms_cosine']:.4f}</td><td>{ref['mfccd']:.3f}</td><td></td><td class='l'>true patch re-rendered with this analysis</td></tr>")
+    return rows
+
+
+def _param_table(res: Mapping[str, Any]) -> str:
     names = list(res["candidates"][0]["params"]) if res["candidates"] else []
-    param_head = "".join(f"<th>#{c['rank']}<br><a href=\"{html.escape(c['preset'])}\">preset</a></th>" for c in res["candidates"])
-    param_rows = "".join(
+    head = "".join(f"<th>#{c['rank']}<br><a href=\"{_href(c['preset'])}\">preset</a></th>" for c in res["candidates"])
+    rows = "".join(
         f"<tr><td class='l'>{html.escape(n)}</td>" + "".join(f"<td>{_fmt(c['params'].get(n))}</td>" for c in res["candidates"]) + "</tr>"
         for n in names
     )
-    scatter = _pareto(_archive_points(out / "archive.jsonl", keys, archive), res["candidates"], keys)
+    return f'<table><tr><th class="l">parameter</th>{head}</tr>{rows}</table>'
+
+
+def _status(res: Mapping[str, Any]) -> str:
     status = '<p class="bad">Interrupted: this is the best set found before the stop.</p>' if res.get("interrupted") else ""
     analysis = res.get("analysis") or {}
     if analysis.get("refined"):
         est, tried = analysis["estimated"], len(analysis["hypotheses"])
         status += (f'<p class="muted">Estimated note {est["note"]}, held {est["duration"]:.2f} s; {tried} hypotheses rendered '
                    f'({analysis["renders"]} probe renders, {analysis["spent"]} of them outside the archive), best kept.</p>')
+    return status
+
+
+def write_report(out_dir: str | Path, *, audio: Mapping[str, np.ndarray] | None = None, sample_rate: int | None = None,
+                 keys: tuple[str, str] = ("mss", "wmfcc"), results: Mapping[str, Any] | None = None, archive: Any = None) -> Path:
+    """Writes ``out_dir/report.html`` from ``results.json``, the renders and ``archive.jsonl``.
+
+    ``audio`` (``"target"``, ``"01"``, ...), ``results`` and ``archive`` avoid re-reading what the
+    engine has just written."""
+    out = Path(out_dir)
+    res = dict(results) if results is not None else json.loads((out / "results.json").read_text())
+    clips, rate = _clips(out, res, audio, sample_rate)
+    scatter = _pareto(_archive_points(out / "archive.jsonl", keys, archive), res["candidates"], keys)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>hybridmatch: {html.escape(res['target'])}</title><style>{_CSS}</style></head>
 <body>
 <h1>{html.escape(res['target'])} &rarr; {html.escape(res['synth'])} / {html.escape(res['config'])}</h1>
 <p>Strategy <b>{html.escape(res['strategy'])}</b>, {res['renders']} of {res['budget']} renders in {res['wall_s']:.1f} s
 (seed {res['seed']}); note {res['note']} ({html.escape(str(res.get('note_source', '')))}), held {res['duration']:.2f} s
-({html.escape(str(res.get('duration_source', '')))}); {res.get('failed_renders', 0)} failed renders.</p>{status}
+({html.escape(str(res.get('duration_source', '')))}); {res.get('failed_renders', 0)} failed renders.</p>{_status(res)}
 <h2>Target and returned patches</h2>
-<div class="grid">{''.join(cards)}</div>
+<div class="grid">{_cards(res, clips, rate)}</div>
 <h2>Objectives</h2>
 <p class="muted">MSS, wMFCC, SOT and MFCCD: lower is better. RMS similarity is the cosine similarity of the RMS envelopes,
 shown as it is (higher is better; the search minimises 1 &minus; it).</p>
-<table><tr><th>rank</th><th>MSS</th><th>wMFCC</th><th>SOT</th><th>RMS similarity</th><th>MFCCD</th><th>search loss</th><th class="l">origin</th></tr>{obj_rows}</table>
+<table><tr><th>rank</th><th>MSS</th><th>wMFCC</th><th>SOT</th><th>RMS similarity</th><th>MFCCD</th><th>search loss</th><th class="l">origin</th></tr>{_objective_rows(res)}</table>
 <h2>Pareto view</h2>
 <img alt="Pareto scatter of {keys[0]} against {keys[1]}" src="{scatter}">
 <h2>Parameters (native units)</h2>
-<table><tr><th class="l">parameter</th>{param_head}</tr>{param_rows}</table>
+{_param_table(res)}
 </body></html>
 """
     return atomic_write(out / "report.html", page.encode())
@@ -187,7 +215,7 @@ def write_index(out_dir: str | Path, rows: Sequence[Mapping[str, Any]], title: s
     out = Path(out_dir)
     body = []
     for r in rows:
-        link = f'<a href="{html.escape(r["report"])}">{html.escape(r["file"])}</a>' if r.get("report") else html.escape(r["file"])
+        link = f'<a href="{_href(r["report"])}">{html.escape(r["file"])}</a>' if r.get("report") else html.escape(r["file"])
         if r.get("status") == "done":
             body.append(f"<tr><td class='l'>{link}</td><td>done</td><td>{r['mss']:.3f}</td><td>{r['wmfcc']:.3f}</td>"
                         f"<td>{r['rms_cosine']:.3f}</td><td>{r['renders']}</td><td>{r['wall_s']:.1f}</td></tr>")

@@ -26,9 +26,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hybridmatch.cli import resolve_strategy, resolve_synth  # noqa: E402
-from hybridmatch.compare import KEEP, _targets, load_compare_target  # noqa: E402
-from hybridmatch.engine import VERIFY, atomic_write  # noqa: E402
+from hybridmatch._io import atomic_write  # noqa: E402
+from hybridmatch.audio import find_audio  # noqa: E402
+from hybridmatch.catalog import resolve_strategy, resolve_synth  # noqa: E402
+from hybridmatch.compare import KEEP, load_compare_target  # noqa: E402
+from hybridmatch.engine import VERIFY  # noqa: E402
 from hybridmatch.render import RenderJob, RenderPool  # noqa: E402
 from hybridmatch.search import Archive, returned_set, select_diverse  # noqa: E402
 
@@ -65,7 +67,7 @@ def main() -> None:
     with RenderPool(args.workers) as pool:
         for name in args.strategies.split(","):
             strategy = resolve_strategy(name)
-            for path in _targets(Path(args.targets)):
+            for path in find_audio(Path(args.targets)):
                 runs = sorted((folder / "runs" / strategy.name / path.stem).glob("s*/archive.jsonl"))
                 if not runs:
                     continue

@@ -79,7 +79,7 @@ def test_batch_killed_with_sigkill_resumes_without_losing_a_target_or_a_render(t
     for sub in ("a", "drums/b", "drums/deep/c"):
         assert (out / sub / "report.html").exists() and len(list((out / sub / "presets").glob("*.json"))) == 3
     index = (out / "index.html").read_text()
-    assert 'href="drums/deep/c/report.html"' in index and "broken.wav" in index
+    assert 'href="./drums/deep/c/report.html"' in index and "broken.wav" in index
 
 
 def test_batch_on_a_dask_cluster_matches_the_local_result(tmp_path, toy_spec):
@@ -138,7 +138,7 @@ def test_report_is_self_contained(toy_run):
     assert page.count('src="data:image/png;base64,') == 2 + len(res["candidates"])  # spectrograms + Pareto scatter
     assert "RMS similarity" in page and f"{res['candidates'][0]['rms_cosine']:.4f}" in page
     for c in res["candidates"]:
-        assert f'href="{c["preset"]}"' in page and (out / c["preset"]).exists()
+        assert f'href="./{c["preset"]}"' in page and (out / c["preset"]).exists()
 
 
 def test_report_renders_in_headless_chromium(toy_run, tmp_path):
