@@ -82,10 +82,15 @@ def match(
     tgt = load_target(target, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
     out_dir = Path(out) if out is not None else Path("hybridmatch-out") / Path(target).stem
     progress = Progress(budget, quiet=quiet, label=tgt.name)
+    written: dict[str, Any] = {}
     try:
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
             results = run_match(tgt, spec, strat, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=out_dir, on_progress=progress,
-                                reference=known_answer(target, spec), refine=refine, report=report)
+                                reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update)
     finally:
         progress.close()
+        if report and written:  # drawn once the pool is closed: after Ctrl-C its dying workers can interrupt nothing more
+            from .report import write_report
+
+            write_report(out_dir, results=written)
     return MatchResult(out_dir, results)

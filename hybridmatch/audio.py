@@ -155,7 +155,7 @@ def estimate_duration(audio: np.ndarray, sample_rate: int, *, drop_db: float = 1
     when the line after it falls faster than the one before. Without such a knee (a pluck that decays
     at one rate) it is the last moment the envelope is within ``drop_db`` of its peak; the knee is
     never later than that. The threshold rule alone ran long on slow attacks and long release or
-    reverb tails (results/analysis-check.md)."""
+    reverb tails (results/journal.md, "The target's note and length")."""
     import librosa
 
     y = np.asarray(audio, dtype=np.float32)

@@ -55,7 +55,7 @@ def main() -> None:
 
 
 def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The options ``run`` and ``batch`` share (DESIGN.md: batch takes the same options as run)."""
+    """The options ``run`` and ``batch`` share (batch takes the same options as run)."""
     options = [
         click.option("--synth", default="vital", show_default=True, help="vital, dexed, toy, vst3:PATH.vst3 (or module:Class)"),
         click.option("--config", default=None, help="synth config name in configs/synths, or a .toml path"),
@@ -229,7 +229,7 @@ def bench_propose(synth: str, strategies: str, repeats: int, threads: int, secon
 @click.option("--synth", default="vital", show_default=True)
 @click.option("--config", default=None)
 @click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--out", required=True, help="results folder, e.g. results/search-baselines")
+@click.option("--out", required=True, help="results folder, e.g. results/hybrid-vs-search/vital")
 @click.option("--quiet", is_flag=True)
 @click.option("--report-only", is_flag=True, help="summarize the finished runs without running the rest")
 @friendly

@@ -70,6 +70,7 @@ def run_match(
     report: bool = True,
     reference: Mapping[str, Any] | None = None,
     refine: str = "length",
+    on_written: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Matches ``target`` on ``pool`` and writes presets, renders, ``results.json`` and ``report.html``
     into ``out_dir``; returns the ``results.json`` content.
@@ -78,12 +79,10 @@ def run_match(
     end (also after Ctrl-C, with the best set so far). ``on_progress`` is called with the archive
     after every batch of renders. ``resume`` keeps an existing ``archive.jsonl``: its renders count
     against the budget and seed the optimizers (how ``batch`` continues a killed target).
-    ``reference`` (native params of the known answer, e.g. from ``hybridmatch sample``) is rendered
-    through the same job and scored: the best any search can do under this analysis of the target,
-    stored as ``results["reference"]`` (not a search render). ``refine`` (one of ``REFINE``) lets an
-    estimated length, note or both be replaced by a better one found by rendering probes
-    (:func:`hybridmatch.search.refine_analysis`) when the budget allows; the note is left alone by
-    default, since on real recordings pYIN is right far more often than the probes."""
+    ``reference`` (native params of the known answer) is rendered under the same job and scored as
+    ``results["reference"]``. ``refine`` (one of ``REFINE``) lets an estimated length or note be
+    replaced by one found by rendering probes (:func:`hybridmatch.search.refine_analysis`).
+    ``on_written`` gets the results once ``results.json`` is written, also when Ctrl-C follows."""
     _check_options(budget, keep, refine)
     strategy.check(spec.space)  # e.g. a missing checkpoint or a bad optimizer option fails here, before anything is written
     out = Path(out_dir)
@@ -106,6 +105,8 @@ def run_match(
     if ref_audio is not None:
         results["reference"] = _scores(TargetFeatures(target.audio, spec.sample_rate), ref_audio)
     write_json(out / "results.json", results)
+    if on_written is not None:
+        on_written(results)
     if report:
         from .report import write_report
 

@@ -61,8 +61,8 @@ SILENT_PEAK = 1e-5
 # Search loss = sum(weight * objective). MSS and wMFCC, the metrics reported first, each contribute
 # about 1-2 over the candidates a search meets (MSS 10-20, wMFCC 20-40); SOT (0.04-0.1) and 1 - RMS
 # cosine (0.03-0.15) contribute about a quarter of that, as tie-breakers. An earlier weighting that
-# gave SOT as much weight as MSS let CMA-ES lower the loss while MSS and wMFCC got worse
-# (results/search-baselines/cma-tuning-dexed). All four stay objectives of the Pareto set.
+# gave SOT as much weight as MSS let CMA-ES lower the loss while MSS and wMFCC got worse, on the
+# cma tuning targets. All four stay objectives of the Pareto set.
 DEFAULT_WEIGHTS = {"mss": 1 / 10.0, "wmfcc": 1 / 20.0, "sot": 1 / 0.2, "rms": 1 / 0.5}
 
 

@@ -190,7 +190,7 @@ def render_units(job: RenderJob, units: np.ndarray, with_presets: bool = True) -
 
     Each is rendered on a new synth instance, so its audio (and the scores ``run`` reports for it) is
     the sound of the preset as loaded, whatever the worker rendered before: Vital keeps filter state
-    from one render to the next (``scripts/render_history.py``; results/hybrid-vs-search.md, stop 22)."""
+    from one render to the next (results/journal.md, "Vital's render state")."""
     import tempfile
     from pathlib import Path
 
@@ -269,7 +269,10 @@ class RenderPool:
                 from dask.distributed import Client
             except ImportError:
                 raise ConfigError("the dask backend needs dask.distributed: pip install 'hybridmatch[dask]'") from None
-            self._client = Client(scheduler) if scheduler else Client(n_workers=workers, threads_per_worker=1, processes=True)
+            # A local cluster listens on the loopback only, with no dashboard: dask runs pickled code
+            # for whoever reaches its scheduler.
+            self._client = Client(scheduler) if scheduler else Client(n_workers=workers, threads_per_worker=1, processes=True,
+                                                                        host="127.0.0.1", dashboard_address=None)
 
     def close(self) -> None:
         if self._client is not None:

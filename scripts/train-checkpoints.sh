@@ -8,7 +8,7 @@
 # REPORT= (empty) skips rewriting results/training.md. At that scale the residual-MLP
 # field learned while the DiT scored worse than prior samples on held-out items (see training.md), so
 # the shipped vital-simple and dexed flows are MLP fields (MODEL=dit switches them). The dexed flow is trained
-# with --level (the clip's RMS level as a conditioning scalar; results/hybrid-vs-search.md, stops 19-20), the
+# with --level (the clip's RMS level as a conditioning scalar; results/journal.md), the
 # others without: LEVEL=1 or LEVEL=0 sets it for every config.
 # REGRESS=0 keeps the shipped regression baselines (retrains the flows only).
 # Every config also ships a surrogate of the synth (patch -> log-mel and level; it ranks the flow's samples

@@ -39,6 +39,7 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "hybridmatch.cli", *args]
 
 
+@pytest.mark.slow
 def test_batch_killed_with_sigkill_resumes_without_losing_a_target_or_a_render(tmp_path):
     folder, out = _toy_targets(tmp_path / "in"), tmp_path / "out"
     budget = 240
@@ -82,6 +83,7 @@ def test_batch_killed_with_sigkill_resumes_without_losing_a_target_or_a_render(t
     assert 'href="./drums/deep/c/report.html"' in index and "broken.wav" in index
 
 
+@pytest.mark.slow
 def test_batch_on_a_dask_cluster_matches_the_local_result(tmp_path, toy_spec):
     distributed = pytest.importorskip("distributed")
     folder = tmp_path / "in"

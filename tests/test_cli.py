@@ -160,6 +160,7 @@ def test_readme_test_command_matches_ci():
     assert command in readme
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_writes_the_best_set_so_far(tmp_path):
     """SIGINT to the whole process group (what a terminal's Ctrl-C does, workers included)."""
     import os

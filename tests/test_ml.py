@@ -95,6 +95,7 @@ def _bimodal_batch(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Te
     return x1, torch.zeros(n, N_MELS, N_FRAMES), torch.zeros(n, 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["mlp", "dit"])
 def test_the_flow_keeps_both_modes_where_regression_averages(kind):
     """Two equally good answers (+0.8 and -0.8): the flow samples both, regression predicts ~0."""

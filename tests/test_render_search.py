@@ -44,6 +44,7 @@ def test_a_raising_render_is_penalized_not_fatal(toy_job):
     assert evals[0].error is None and evals[2].error is None
 
 
+@pytest.mark.slow
 def test_a_dying_worker_is_replaced_and_the_batch_completes(toy_job):
     space = toy_job.spec.space
     units = np.tile(space.default_unit(), (6, 1))

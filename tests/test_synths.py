@@ -114,7 +114,7 @@ def test_dexed_render_depends_on_the_patch_alone(configs):
 
 
 def test_returned_vital_patches_sound_as_loaded_whatever_the_worker_rendered_before(configs):
-    """Vital keeps voice state from one render to the next (results/hybrid-vs-search.md, stop 22): this
+    """Vital keeps voice state from one render to the next (results/journal.md): this
     patch (seed 0, index 5) renders differently after others. The returned patches are rendered on a
     new instance each, so their audio is the preset's sound as loaded, not the worker's history."""
     from hybridmatch.render import RenderJob, evaluate_units, render_units

@@ -164,7 +164,7 @@ def checkpoint_report(paths: list[Path]) -> str:
         "against it. Medians over items; `best` is the best-of-n by search loss, `mean` the mean over the n.",
         "A surrogate (patch → log-mel, which ranks a flow's samples) is scored on what it picks: `model` is the 8 patches",
         "it ranks first among 64 prior samples, `prior` 8 of the same 64 taken at random; its rank correlation is in its .json.",
-        "Checkpoints that were replaced, or whose files are gone, are in `results/training-history.md`.",
+        "Checkpoints that were replaced are described in `results/journal.md`.",
         "Hardware comes from the record (or the .json beside the checkpoint); `?` means it was not recorded, and every such",
         "checkpoint was trained on the 2-core development VM. The dataset commands are in `scripts/train-checkpoints.sh`.",
         "",

@@ -47,7 +47,7 @@ def level_db(audio: np.ndarray, sample_rate: int) -> float:
 
     The log-mel is level-free, but wMFCC is not (its c0 is the frame energy): a flow that cannot see
     the level proposes patches at the levels it was trained on, 10-25 dB above a quiet recording
-    (results/hybrid-vs-search.md, stop 19). A model trained with ``--level`` gets it as a scalar."""
+    (results/journal.md). A model trained with ``--level`` gets it as a scalar."""
     mono = np.asarray(audio, dtype=np.float64)
     mono = mono.mean(axis=0) if mono.ndim == 2 else mono
     clip = mono[: int(CLIP_SECONDS * sample_rate)]

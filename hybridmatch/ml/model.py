@@ -278,7 +278,7 @@ class Surrogate(nn.Module):
     than it renders and render the ones whose predicted sound is nearest the target
     (``[proposer.options] surrogate``). Trained with L1 on the log-mel and on the scaled level (the
     log-mel is level-free, and a flow's samples can be far too loud for a quiet recording:
-    results/hybrid-vs-search.md, stop 19), on renders without augmentation."""
+    results/journal.md), on renders without augmentation."""
 
     LEVEL_WEIGHT = 0.1  # level L1 (scaled units: 20 dB = 1) next to log-mel L1 (in [0, 1]), in the loss
 
@@ -320,7 +320,7 @@ class Surrogate(nn.Module):
         """(B,) predicted log-mel L1 of each patch ``x`` from one target (``mel`` (1, M, T), ``scalars``
         (1, 2+) note and length first); lower is nearer. The predicted level is left out: weighted in,
         it picked patches with worse MSS on the recordings and in-domain, and bought wMFCC on the
-        recordings only at large weights, at more than 2 MSS (results/hybrid-vs-search.md, stop 24),
+        recordings only at large weights, at more than 2 MSS (results/journal.md),
         so it stays a training target only."""
         pred, _ = self(x, scalars.expand(x.shape[0], -1))
         return (pred - mel).abs().mean(dim=(1, 2))

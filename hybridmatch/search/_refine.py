@@ -2,7 +2,7 @@
 
 pYIN and the envelope knee misread synth sounds often enough to cap a match: an FM patch whose
 carrier runs at twice the note reads an octave up, a slow attack or a long release moves the knee
-(results/analysis-check.md). Searching the patch under a wrong length or octave leaves a floor no
+(results/journal.md). Searching the patch under a wrong length or octave leaves a floor no
 patch can go below. So before the search, when the note or the length was estimated, a few probe
 patches are rendered under each of a handful of hypotheses (the note an octave either way; the
 length scaled by ``LENGTHS``), and the hypothesis whose best probe scores lowest is kept.

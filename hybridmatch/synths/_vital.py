@@ -18,13 +18,13 @@ Vital keeps state between notes, which would make a render depend on the renders
 
 Reverb, unison and oscillators start clean once random phase and reverb chorus are off, but not
 everything does: about half of the prior's patches render differently after a particular run of other
-patches, by up to several MSS (``scripts/render_history.py``; results/hybrid-vs-search.md, stop 22).
+patches, by up to several MSS (results/journal.md, "Vital's render state").
 The cause is not pinned down (most likely voice state: an envelope or filter of a reused voice).
 Two ways out:
 
 - the option ``fresh = true`` (config ``vital-fresh``, which extends ``vital-simple``) builds a new
-  engine for every render: renders are exact, at about twice the cost (results/vital-fresh-bench;
-  a search under it did no better per render, results/hybrid-vs-search.md stop 23);
+  engine for every render: renders are exact, at about twice the cost (`bench-render --config vital-fresh`;
+  a search under it did no better per render, results/journal.md);
 - without it, ``run`` renders its shortlist again on a new instance each and ranks the returned set
   by those scores (``render.verify_units``), so what it writes and reports is the preset's sound as loaded.
 """

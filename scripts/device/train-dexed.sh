@@ -2,7 +2,7 @@
 # Trains the shipped Dexed checkpoints on a GPU machine lent by the `device` tool (16 cores, one H100), in one
 # call of at most 10 minutes: scripts/train-checkpoints.sh's Dexed recipe with DEVICE=cuda WORKERS=16 PARALLEL=1
 # (the 98304 renders took 164 s there, the flow's 9000 steps 300 s beside the regression head's 3000;
-# logs in results/training-logs/dexed-h100/). That recipe's flow now hears the level (--level, stop 20), as the
+# logs in results/training-logs/dexed-h100/). That recipe's flow now hears the level (--level), as the
 # shipped one does; the shipped flow itself was trained on the 2-core CPU, the regression head here.
 # The machine has torch but none of the audio packages and no network, so they travel as wheels in .whl
 # (ignored; Python 3.12 manylinux wheels fetched here with `pip download --no-deps --only-binary=:all:
