@@ -170,32 +170,27 @@ def _mfccd_from(a: np.ndarray, b: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------- public plain functions
 def mss(target: np.ndarray, pred: np.ndarray, *, sample_rate: int = SR) -> float:
     """Multi-scale log-mel L1 distance in dB. Shapes ``(channels, n)``; lower is better."""
-    t, p = _match(target, pred)
-    return _mss_from(_mel_specs(t, sample_rate), _mel_specs(p, sample_rate))
+    return OBJECTIVES["mss"].between(target, pred, sample_rate=sample_rate)
 
 
 def wmfcc(target: np.ndarray, pred: np.ndarray, *, sample_rate: int = SR) -> float:
     """DTW-aligned MFCC distance (normalized symmetric2 DTW, mean-L1 local cost); lower is better."""
-    t, p = _match(target, pred)
-    return _wmfcc_from(_mfcc(t, sample_rate), _mfcc(p, sample_rate))
+    return OBJECTIVES["wmfcc"].between(target, pred, sample_rate=sample_rate)
 
 
 def sot(target: np.ndarray, pred: np.ndarray, *, sample_rate: int = SR) -> float:
     """Spectral optimal transport: mean framewise W1 between normalized spectra on [0, 1]."""
-    t, p = _match(target, pred)
-    return _sot_from(_sot_hist(t, sample_rate), _sot_hist(p, sample_rate))
+    return OBJECTIVES["sot"].between(target, pred, sample_rate=sample_rate)
 
 
 def rms_cosine(target: np.ndarray, pred: np.ndarray, *, sample_rate: int = SR) -> float:
     """Cosine similarity of RMS envelopes in [0, 1]; **higher** is better."""
-    t, p = _match(target, pred)
-    return _rms_from(_rms_env(t, sample_rate), _rms_env(p, sample_rate))
+    return OBJECTIVES["rms"].between(target, pred, sample_rate=sample_rate)
 
 
 def mfccd(target: np.ndarray, pred: np.ndarray, *, sample_rate: int = SR) -> float:
     """Sound2Synth MFCC distance at 48 kHz; lower is better."""
-    t, p = _match(target, pred)
-    return _mfccd_from(_mfccd_feat(t, sample_rate), _mfccd_feat(p, sample_rate))
+    return OBJECTIVES["mfccd"].between(target, pred, sample_rate=sample_rate)
 
 
 # ---------------------------------------------------------------------------------- cached target features
@@ -214,6 +209,11 @@ class Objective:
         """``(target_features, candidate_audio) -> float``, lower is better; penalized when silent."""
         pred = target_features.prepare(candidate)
         return PENALTY[self.name] if pred is None else self.stored(target_features, pred)
+
+    def between(self, target: np.ndarray, pred: np.ndarray, *, sample_rate: int = SR) -> float:
+        """The raw value (a similarity where ``higher_is_better``) of two signals, matched in length."""
+        t, p = _match(target, pred)
+        return float(self.distance(self.features(t, sample_rate), self.features(p, sample_rate)))
 
     def stored(self, target_features: TargetFeatures, pred: np.ndarray) -> float:
         """Stored objective of a prepared candidate: ``1 - similarity`` where higher is better, finite."""
