@@ -73,6 +73,7 @@ def match(
     from .audio import load_target
     from .catalog import resolve_strategy, resolve_synth
     from .engine import run_match
+    from .errors import TargetError
     from .progress import Progress
     from .render import RenderPool
     from .sampling import known_answer
@@ -80,6 +81,8 @@ def match(
     spec = resolve_synth(synth, config)
     strat = resolve_strategy(strategy, spec)
     tgt = load_target(target, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
+    if out is None and Path(target).stem in ("", ".", ".."):
+        raise TargetError(f"{target}: give --out; the file's stem cannot name an output folder")
     out_dir = Path(out) if out is not None else Path("hybridmatch-out") / Path(target).stem
     progress = Progress(budget, quiet=quiet, label=tgt.name)
     written: dict[str, Any] = {}

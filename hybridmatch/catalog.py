@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from .errors import ConfigError, check_name
 from .space import ParamSpace, read_config
 from .synths import SynthSpec, registered
 
@@ -60,7 +60,7 @@ def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | Non
     name = backend or raw.get("synth")
     if not name:
         raise ConfigError(f"{path}: no 'synth' key naming the backend")
-    space = ParamSpace.from_dict(raw, name=raw.get("name", path.stem))
+    space = ParamSpace.from_dict(raw, name=check_name("synth config", raw.get("name", path.stem)))
     opts = dict(raw.get("options", {}))
     for key in PATH_OPTIONS:
         if isinstance(opts.get(key), str) and not Path(opts[key]).is_absolute():

@@ -95,10 +95,10 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int,
     """Match TARGET (wav/flac/aiff/mp3) and write presets, renders and results.json."""
     from .api import match
 
-    out_dir = Path(out) if out else Path("hybridmatch-out") / Path(target).stem
-    res = match(target, synth=synth, config=config, strategy=strategy, budget=budget, workers=workers, keep=keep, seed=seed, out=out_dir,
-                note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), refine=refine, max_seconds=max_seconds,
-                backend=backend, scheduler=scheduler, quiet=quiet).results
+    matched = match(target, synth=synth, config=config, strategy=strategy, budget=budget, workers=workers, keep=keep, seed=seed, out=out,
+                    note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), refine=refine, max_seconds=max_seconds,
+                    backend=backend, scheduler=scheduler, quiet=quiet)
+    res, out_dir = matched.results, matched.out
     analysis = res["analysis"]
     refined = f"; estimated note {analysis['estimated']['note']}, {analysis['estimated']['duration']:.2f} s" if analysis.get("refined") else ""
     click.echo(f"{len(res['candidates'])} patches for {res['target']} (note {res['note']}, {res['duration']:.2f} s held{refined}) "

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["HybridMatchError", "TargetError", "SynthError", "ConfigError", "ParameterError"]
+import re
+
+__all__ = ["HybridMatchError", "TargetError", "SynthError", "ConfigError", "ParameterError", "check_name"]
+
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 class HybridMatchError(Exception):
@@ -23,3 +27,11 @@ class ConfigError(HybridMatchError, ValueError):
 
 class ParameterError(HybridMatchError, ValueError):
     """Bad arguments to a DSP function (shapes, rates, NaN)."""
+
+
+def check_name(kind: str, name: str) -> str:
+    """``name`` if it is safe as one path component (``[A-Za-z0-9._-]+``, not ``.`` or ``..``),
+    since strategy and config names become folder names; else a ConfigError."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name in (".", ".."):
+        raise ConfigError(f"{kind} name {name!r} must be letters, digits, '.', '_' or '-' (and not '.' or '..')")
+    return name

@@ -15,11 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from hybridmatch.batch import batch
 from hybridmatch.catalog import load_synth
+from hybridmatch.cli import main
 from hybridmatch.engine import run_match
 from hybridmatch.errors import ConfigError
+from hybridmatch.report import write_index
 from hybridmatch.search import load_strategy
 from hybridmatch.search._archive import _read_lines
 
@@ -279,3 +282,25 @@ def test_the_claims_script_reads_medians_and_paired_wins(tmp_path, capsys):
     reach = next(line for line in out.splitlines() if "reaches" in line)
     assert reach.endswith("| **no** |")  # 2 against cma@500's median 1.5
     assert "| cnf-only beats random at 64 | mss | cnf-only@64 | random@64 | not run |" in out
+
+
+def test_links_to_files_named_like_urls_stay_relative_file_links(tmp_path):
+    """A target named ``javascript:alert(1).wav`` or with a quote in its name must not become a live
+    URL or break out of the ``href`` attribute of ``index.html``."""
+    import html
+
+    rows = [{"file": name, "status": "done", "report": f"{Path(name).stem}/report.html", "mss": 1.0, "wmfcc": 2.0, "rms_cosine": 0.9,
+             "renders": 4, "wall_s": 1.0} for name in ("javascript:alert(1).wav", 'a"onmouseover="x.wav')]
+    page = write_index(tmp_path, rows).read_text()
+    hrefs = [html.unescape(h) for h in re.findall(r'href="([^"]*)"', page)]
+    assert hrefs == ["./javascript%3Aalert%281%29/report.html", "./a%22onmouseover%3D%22x/report.html"]
+
+
+def test_a_target_stem_that_cannot_name_a_folder_needs_out(tmp_path, monkeypatch):
+    """``...wav`` has the stem ``..``: the default output folder would be the current one's parent."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "t.wav", sine(220, 0.4))
+    (tmp_path / "t.wav").rename(tmp_path / "...wav")
+    result = CliRunner().invoke(main, ["run", "...wav", "--synth", "toy", "--budget", "4", "--quiet"])
+    assert result.exit_code == 2 and "give --out" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["...wav"]

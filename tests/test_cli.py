@@ -41,8 +41,20 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     write(tmp / "lowrate.wav", sine(100, 0.5, sr=4000), sr=4000)
     (tmp / "broken.toml").write_text("name = [unclosed\n")
     (tmp / "nockpt.toml").write_text('[proposer]\nname = "cnf"\nn = 8\n[proposer.options]\ncheckpoint = "no-such.pt"\n[optimizer]\nname = "cma"\n')
+    (tmp / "hostile-name.toml").write_text('name = "../../x"\n[optimizer]\nname = "cma"\n')
+    (tmp / "hostile-config.toml").write_text('name = "../x"\nsynth = "toy"\n[[param]]\nname = "osc1_amp"\nkind = "continuous"\n')
+    (tmp / "bad-option.toml").write_text('[optimizer]\nname = "cma"\n[optimizer.options]\npopsize = "many"\n')
+    (tmp / "old-key.toml").write_text('[optimizer]\nname = "cma"\nspread = true\n')
+    (tmp / "bad-type.toml").write_text('[proposer]\nname = "random"\nn = "64"\n[optimizer]\nname = "cma"\n')
+    (tmp / "a-folder.wav").mkdir()
     okp = str(ok)
     return {
+        "hostile strategy name": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "hostile-name.toml")], "strategy name '../../x'"),
+        "hostile config name": (["run", okp, "--synth", "toy", "--config", str(tmp / "hostile-config.toml")], "synth config name '../x'"),
+        "bad optimizer option": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "bad-option.toml")], "bad options"),
+        "removed optimizer key": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "old-key.toml")], "unknown key 'spread'"),
+        "ill-typed proposer n": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "bad-type.toml")], "n must be a whole number"),
+        "folder as target": (["run", str(tmp / "a-folder.wav")], "not a file"),
         "missing": (["run", str(tmp / "nope.wav")], "not found"),
         "non-audio": (["run", str(tmp / "text.wav")], "not a readable audio file"),
         "empty file": (["run", str(tmp / "empty.wav")], "empty"),

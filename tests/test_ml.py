@@ -289,3 +289,38 @@ def test_training_md_is_the_report_of_the_shipped_checkpoints(tmp_path):
     assert f"| {recorded or '?'} |" in checkpoint_report([copy])
     copy.with_suffix(".json").write_text('{"hardware": "a test machine"}')
     assert f"| {recorded or 'a test machine'} |" in checkpoint_report([copy])
+
+
+class _RunsCode:
+    """Unpickling this calls ``Path.touch`` on a marker: what a hostile ``.pt`` or ``.state`` file does."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickled_object_in_a_checkpoint_or_training_state_is_refused_and_never_run(toy_spec, tmp_path):
+    """Checkpoints and ``<out>.state`` are read with ``weights_only=True``: a file that holds a pickled
+    object is refused with one line, and the object's code never runs."""
+    marker = tmp_path / "ran"
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"format": 1, "payload": _RunsCode(marker)}, hostile)
+    with pytest.raises(ConfigError, match="only plain tensors and containers are loaded"):
+        load_checkpoint(hostile)
+    data = tmp_path / "data"
+    build_dataset(toy_spec, n=16, out=data, workers=1, seed=0, shard=16)
+    out = tmp_path / "m.pt"
+    torch.save({"config": {}, "payload": _RunsCode(marker)}, out.with_name("m.pt.state"))
+    with pytest.raises(ConfigError, match="m.pt.state is not a hybridmatch checkpoint or training state"):
+        train(data, out, toy_spec, steps=2, batch=8, workers=1, quiet=True, model_options={"hidden": 32, "layers": 1}, kind="mlp")
+    assert not marker.exists()
+    # the same through the CLI: one line, exit 2
+    from click.testing import CliRunner
+
+    from hybridmatch.cli import main
+
+    result = CliRunner().invoke(main, ["checkpoints", str(hostile)])
+    assert result.exit_code == 2 and result.output.strip().count("\n") == 0 and "hybridmatch: error:" in result.output
+    assert not marker.exists()

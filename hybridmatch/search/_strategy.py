@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_name
 from ..objectives import DEFAULT_WEIGHTS, PARETO_KEYS
 from ..space import ParamSpace
 from ._optimizers import OPTIMIZERS
@@ -65,7 +65,7 @@ class Strategy:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, name: str = "") -> Strategy:
-        name = str(raw.get("name", name))
+        name = check_name("strategy", raw.get("name", name))
         opt, prop = raw.get("optimizer"), raw.get("proposer", {})
         if not isinstance(opt, Mapping) or "name" not in opt:
             raise ConfigError(f"strategy {name}: needs an [optimizer] table with a name")
