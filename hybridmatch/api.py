@@ -72,7 +72,7 @@ def match(
     Bad input raises a :class:`~hybridmatch.errors.HybridMatchError` before anything is written."""
     from .audio import load_target
     from .catalog import resolve_strategy, resolve_synth
-    from .engine import run_match
+    from .engine import report_or_skip, run_match
     from .errors import TargetError
     from .progress import Progress
     from .render import RenderPool
@@ -88,12 +88,10 @@ def match(
     written: dict[str, Any] = {}
     try:
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
-            results = run_match(tgt, spec, strat, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=out_dir, on_progress=progress,
-                                reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update)
+            run_match(tgt, spec, strat, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=out_dir, on_progress=progress,
+                      reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update)
     finally:
         progress.close()
-        if report and written:  # drawn once the pool is closed: after Ctrl-C its dying workers can interrupt nothing more
-            from .report import write_report
-
-            write_report(out_dir, results=written)
-    return MatchResult(out_dir, results)
+        if report and written and all(c["preset"] is not None for c in written["candidates"]):
+            report_or_skip(out_dir, written)  # drawn once the pool is closed: after Ctrl-C its dying workers can interrupt nothing more
+    return MatchResult(out_dir, written)  # results.json as written, with a report that failed recorded as skipped

@@ -23,7 +23,7 @@ from typing import Any
 from ._io import write_json
 from .audio import find_audio, load_target
 from .engine import run_match
-from .errors import HybridMatchError
+from .errors import HybridMatchError, Interrupted
 from .progress import Progress, progress_display
 from .render import RenderPool
 from .report import write_index
@@ -111,14 +111,13 @@ def batch(
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
             for k, path in enumerate(files):
                 rows.append(_one(folder, path, out, files, budget, lambda p, d: match_one(pool, p, d)))
-                if rows[-1].pop("_matched"):
-                    save()
+                save()
                 overall.update(k + 1, f"{rows[-1]['file']}: {rows[-1]['status']}")
     except KeyboardInterrupt:
         rows.append({"file": str(files[len(rows)].relative_to(folder)) if len(rows) < len(files) else "", "status": "interrupted",
                      "error": "stopped by the user; run the same command again to resume"})
         save()
-        raise
+        raise Interrupted(f"interrupted; {out / 'batch.json'} records the targets done, and the same command resumes") from None
     finally:
         overall.close()
         if display is not None:
@@ -137,14 +136,13 @@ def _save(out: Path, rows: list[dict[str, Any]], *, folder: Path, spec: SynthSpe
 
 
 def _one(folder: Path, path: Path, out: Path, files: list[Path], budget: int, match: Any) -> dict[str, Any]:
-    """One file's row, with ``_matched``: whether it was matched now (else read from a finished
-    run). A bad file is an error row."""
+    """One file's row: read from a finished run, else matched now; a bad file is an error row."""
     rel = str(path.relative_to(folder))
     run_dir = run_dir_for(folder, path, out, files)
     done = _complete(run_dir, budget)
     if done is not None:
-        return {**_row(rel, run_dir, out, done), "_matched": False}
+        return _row(rel, run_dir, out, done)
     try:
-        return {**_row(rel, run_dir, out, match(path, run_dir)), "_matched": True}
+        return _row(rel, run_dir, out, match(path, run_dir))
     except HybridMatchError as exc:  # this file is bad; the others still get matched
-        return {"file": rel, "status": "error", "error": str(exc), "_matched": True}
+        return {"file": rel, "status": "error", "error": str(exc)}

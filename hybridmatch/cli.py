@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .catalog import resolve_strategy, resolve_synth
-from .errors import ConfigError, HybridMatchError
+from .errors import ConfigError, HybridMatchError, Interrupted
 
 
 def _auto(value: str, kind: type, flag: str) -> Any:
@@ -36,8 +36,8 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         except HybridMatchError as exc:
             click.echo(f"hybridmatch: error: {exc}", err=True)
             sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("hybridmatch: interrupted; the best set found so far was written", err=True)
+        except KeyboardInterrupt as exc:
+            click.echo(f"hybridmatch: {exc}" if isinstance(exc, Interrupted) else "hybridmatch: interrupted", err=True)
             sys.exit(130)
         except Exception as exc:  # a bug: one line unless HYBRIDMATCH_DEBUG asks for the traceback
             if os.environ.get("HYBRIDMATCH_DEBUG"):
@@ -219,6 +219,25 @@ def bench_propose(synth: str, strategies: str, repeats: int, threads: int, secon
     specs = [resolve_synth(s.strip(), None) for s in synth.split(",") if s.strip()]
     strats = [resolve_strategy(s.strip(), specs[0] if specs else None) for s in strategies.split(",") if s.strip()]
     click.echo(bench(specs, strats, repeats=repeats, threads=threads, seconds=seconds, seed=seed, out=out))
+
+
+@main.command("bench-memory")
+@click.option("--synth", default="dexed", show_default=True)
+@click.option("--config", default=None)
+@click.option("--strategy", default="cma", show_default=True)
+@click.option("--budgets", default="2000,20000", show_default=True, callback=_int_list)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--seconds", default=0.5, show_default=True, type=float, help="target length")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", default="results/bench-memory.md", show_default=True)
+@friendly
+def bench_memory(synth: str, config: str | None, strategy: str, budgets: list[int], workers: int, seconds: float, seed: int, out: str) -> None:
+    """Peak resident memory of a whole run at each budget, one run process per budget; writes a markdown table."""
+    from .bench_memory import bench_memory as bench
+
+    spec = resolve_synth(synth, config)
+    resolve_strategy(strategy, spec)  # a bad name fails here, not in the first run
+    click.echo(bench(spec, strategy, budgets, workers=workers, seconds=seconds, seed=seed, out=out))
 
 
 @main.command()

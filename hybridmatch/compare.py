@@ -29,7 +29,7 @@ import numpy as np
 
 from ._io import atomic_write, write_json
 from .audio import find_audio, load_target
-from .errors import ConfigError
+from .errors import ConfigError, Interrupted
 from .objectives import PARETO_KEYS
 from .progress import Progress
 from .render import RenderJob, RenderPool
@@ -155,6 +155,7 @@ def compare(
     for strategy in strategies:
         strategy.check(spec.space)
     out.mkdir(parents=True, exist_ok=True)
+    checkpoints = {s.name: _checkpoint(s, spec.space) for s in strategies}  # hashed once: the files are megabytes
     tally = _Tally(curves={s.name: [] for s in strategies}, sets={s.name: [] for s in strategies})
     progress = Progress(len(files) * len(strategies) * seeds, quiet=quiet, label="compare")
     try:
@@ -164,7 +165,7 @@ def compare(
                 for strategy in strategies:
                     for seed in range(seeds):
                         info = _run(pool, spec, strategy, target, seed, out / "runs" / strategy.name / path.stem / f"s{seed}",
-                                    budget=max(budgets), report_only=report_only)
+                                    budget=max(budgets), checkpoint=checkpoints[strategy.name], report_only=report_only)
                         if info is not None:
                             tally.add(strategy.name, path.stem, seed, info, budgets)
                             progress.update(sum(map(len, tally.curves.values())), f"{strategy.name} {path.stem} s{seed}")
@@ -175,12 +176,11 @@ def compare(
     return _write_outputs(out, tally, strategies, budgets, spec, n_targets=len(files), seeds=seeds, targets=targets)
 
 
-def _run(pool: RenderPool, spec: Any, strategy: Strategy, target: Any, seed: int, run_dir: Path, *, budget: int,
+def _run(pool: RenderPool, spec: Any, strategy: Strategy, target: Any, seed: int, run_dir: Path, *, budget: int, checkpoint: str | None,
          report_only: bool) -> dict[str, Any] | None:
-    """One run's record (``done.json``): read when it finished under this definition, else run now
-    (None with ``report_only``)."""
+    """One run's record (``done.json``): read when it finished under this definition and
+    ``checkpoint`` (its hash), else run now (None with ``report_only``)."""
     done = run_dir / "done.json"
-    checkpoint = _checkpoint(strategy, spec.space)
     if done.exists():
         info = json.loads(done.read_text())
         _check_definition(info, strategy, done, checkpoint, spec.key[:16])
@@ -193,7 +193,7 @@ def _run(pool: RenderPool, spec: Any, strategy: Strategy, target: Any, seed: int
     result = search(job, strategy, pool, archive, budget=budget, seed=seed)
     archive.close()
     if result.interrupted:
-        raise KeyboardInterrupt
+        raise Interrupted(f"interrupted; finished runs stay under {run_dir.parent.parent.parent}, and the same command resumes")
     info = {"wall_s": time.perf_counter() - t0, "renders": len(archive), "curve": _curve(archive), "strategy": _definition(strategy),
             "checkpoint": checkpoint, "synth": spec.key[:16], "set": returned_set(archive.entries, spec.space, keep=KEEP)}
     write_json(done, info, indent=None)

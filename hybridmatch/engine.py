@@ -33,13 +33,13 @@ import numpy as np
 
 from ._io import atomic_write, write_json, write_wav
 from .audio import Target
-from .errors import ConfigError
+from .errors import ConfigError, Interrupted
 from .objectives import PARETO_KEYS, TargetFeatures, score
 from .render import RenderJob, RenderPool
 from .search import Archive, SearchResult, Strategy, refine_analysis, refine_cost, search, select_diverse
 from .synths import SynthSpec, export_bank
 
-__all__ = ["REFINE", "VERIFY", "run_match"]
+__all__ = ["REFINE", "VERIFY", "report_or_skip", "run_match"]
 
 VERIFY = 3  # run re-renders VERIFY x keep shortlisted patches fresh and returns the best-scored diverse set of them
 REFINE = ("length", "note+length", "note", "off")  # what run may re-choose by rendering probes (see run_match; the CLI's --refine)
@@ -79,9 +79,8 @@ def run_match(
     end (also after Ctrl-C, with the best set so far). ``on_progress`` is called with the archive
     after every batch of renders. ``resume`` keeps an existing ``archive.jsonl``: its renders count
     against the budget and seed the optimizers (how ``batch`` continues a killed target).
-    ``reference`` (native params of the known answer) is rendered under the same job and scored as
-    ``results["reference"]``. ``refine`` (one of ``REFINE``) lets an estimated length or note be
-    replaced by one found by rendering probes (:func:`hybridmatch.search.refine_analysis`).
+    ``reference`` (the known answer's native params) is rendered and scored as ``results["reference"]``.
+    ``refine`` (one of ``REFINE``) lets probe renders replace an estimated length or note.
     ``on_written`` gets the results once ``results.json`` is written, also when Ctrl-C follows."""
     _check_options(budget, keep, refine)
     strategy.check(spec.space)  # e.g. a missing checkpoint or a bad optimizer option fails here, before anything is written
@@ -93,28 +92,44 @@ def run_match(
     try:
         job, analysis, interrupted = _analyse_and_search(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine,
                                                          resume=resume, on_progress=on_progress)
-        wall_s = time.perf_counter() - t0  # probing and search; not the final renders of the returned set
-        archive.close()
-        returned = _verify(job, pool, archive, keep)
-        ref_audio = pool.render(job, spec.space.to_unit(reference)[None], with_presets=False)[0][0] if reference is not None else None
     finally:
         archive.close()
-    results = {**_summary(target, job, strategy, archive, analysis, budget=budget, seed=seed, wall_s=wall_s, interrupted=interrupted),
+    wall_s = time.perf_counter() - t0  # probing and search; not the final renders of the returned set
+    skipped: list[str] = []
+    returned, ref_audio, stopped = _verify_and_reference(job, pool, archive, keep, reference, skipped)
+    features = TargetFeatures(target.audio, spec.sample_rate)  # the final scores, the returned set's and the known answer's
+    results = {**_summary(target, job, strategy, archive, analysis, budget=budget, seed=seed, wall_s=wall_s, interrupted=interrupted or stopped),
                "verified": returned.shortlisted,  # the shortlist rendered again (on new instances) to rank the set; not in the budget
-               **_write_returned(out, target, spec, archive, returned)}
+               **_write_returned(out, target, features, spec, archive, returned),
+               "skipped": skipped}
     if ref_audio is not None:
-        results["reference"] = _scores(TargetFeatures(target.audio, spec.sample_rate), ref_audio)
+        results["reference"] = _scores(features, ref_audio)
     write_json(out / "results.json", results)
     if on_written is not None:
         on_written(results)
+    if stopped:
+        raise Interrupted(f"interrupted; {out / 'results.json'} has the search's best set without presets ({'; '.join(skipped)})")
     if report:
-        from .report import write_report
-
         clips = {"target": target.audio, **{f"{r:02d}": returned.checked[i][1] for r, i in enumerate(returned.chosen, start=1)}}
-        write_report(out, results=results, archive=archive, audio=clips, sample_rate=spec.sample_rate)
+        report_or_skip(out, results, archive=archive, audio=clips, sample_rate=spec.sample_rate)
     if interrupted:
-        raise KeyboardInterrupt
+        raise Interrupted(f"interrupted; the best set found so far was written to {out}")
     return results
+
+
+def report_or_skip(out: Path, results: dict[str, Any], **drawn: Any) -> None:
+    """Draws ``report.html`` (see :func:`hybridmatch.report.write_report`). The result is already
+    written: a report that fails or is interrupted is recorded in ``results.json`` as skipped."""
+    from .report import write_report
+
+    try:
+        write_report(out, results=results, **drawn)
+    except (Exception, KeyboardInterrupt) as exc:
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        results["skipped"] = [*results.get("skipped", []), f"report: {why}"]
+        write_json(out / "results.json", results)
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(f"interrupted while drawing the report; {out / 'results.json'} is complete") from None
 
 
 def _check_options(budget: int, keep: int, refine: str) -> None:
@@ -137,6 +152,34 @@ def _analyse_and_search(target: Target, job: RenderJob, strategy: Strategy, pool
     return job, analysis, result.interrupted
 
 
+def _verify_and_reference(job: RenderJob, pool: RenderPool, archive: Archive, keep: int, reference: Mapping[str, Any] | None,
+                          skipped: list[str]) -> tuple[_Returned, np.ndarray | None, bool]:
+    """The returned set (see :func:`_verify`), the known answer's audio (None when not given or not
+    rendered) and whether Ctrl-C stopped them. A crashed or hung render comes back failed (the pool
+    names it), so only Ctrl-C stops this phase: the set is then ranked by the search's own scores,
+    with no presets or renders. What was not done is appended to ``skipped``."""
+    try:
+        returned = _verify(job, pool, archive, keep)
+    except KeyboardInterrupt:
+        skipped += ["verify: interrupted (the set is ranked by the search's scores; no presets or renders were written)",
+                    *(["reference: interrupted"] if reference is not None else [])]
+        return _Returned(select_diverse(archive.entries, job.spec.space, keep=keep), {}, 0), None, True
+    failures = sum(1 for i in returned.checked if returned.checked[i][0].error is not None)
+    if failures:
+        skipped.append(f"verify: {failures} of {returned.shortlisted} shortlisted patches failed to render again and were left out")
+    if reference is None:
+        return returned, None, False
+    try:
+        audio = pool.render(job, job.spec.space.to_unit(reference)[None], with_presets=False)[0][0]
+    except KeyboardInterrupt:
+        skipped.append("reference: interrupted")
+        return returned, None, True
+    if audio.size == 0:
+        skipped.append("reference: the known answer's render failed")
+        return returned, None, False
+    return returned, audio, False
+
+
 def _verify(job: RenderJob, pool: RenderPool, archive: Archive, keep: int) -> _Returned:
     """The returned set, chosen by fresh renders: a shortlist of ``VERIFY x keep`` is rendered again,
     each on a new instance, and the set is chosen from it by those scores (fronts over the whole
@@ -155,19 +198,24 @@ def _scores(features: TargetFeatures, audio: np.ndarray) -> dict[str, Any]:
     return {"objectives": {k: final[k] for k in PARETO_KEYS}, "rms_cosine": 1.0 - final["rms"], "mfccd": final["mfccd"]}
 
 
-def _write_returned(out: Path, target: Target, spec: SynthSpec, archive: Archive, returned: _Returned) -> dict[str, Any]:
+def _write_returned(out: Path, target: Target, features: TargetFeatures, spec: SynthSpec, archive: Archive, returned: _Returned) -> dict[str, Any]:
     """Writes each returned patch's preset and render (and a bank of them all); their results rows."""
-    features = TargetFeatures(target.audio, spec.sample_rate)
     write_wav(out / "renders" / "target.wav", target.audio, spec.sample_rate)
     candidates: list[dict[str, Any]] = []
     for rank, i in enumerate(returned.chosen, start=1):
-        evaluation, audio, preset = returned.checked[i]
         entry = archive.entries[i]
+        row = {"rank": rank, "search_loss": entry.loss, "archive_index": i, "origin": archive.origins[i], "params": spec.space.to_native(entry.unit)}
+        if i not in returned.checked:  # not rendered again (verify was stopped): the search's scores, no files
+            candidates.append({**row, "preset": None, "audio": None, "objectives": {k: entry.objectives[k] for k in PARETO_KEYS},
+                               "rms_cosine": 1.0 - entry.objectives["rms"], "loss": entry.loss})
+            continue
+        evaluation, audio, preset = returned.checked[i]
         preset_path = atomic_write(out / "presets" / f"{rank:02d}{spec.preset_ext}", preset)
         wav_path = write_wav(out / "renders" / f"{rank:02d}.wav", audio, spec.sample_rate)
-        candidates.append({"rank": rank, "preset": str(preset_path.relative_to(out)), "audio": str(wav_path.relative_to(out)),
-                           **_scores(features, audio), "search_loss": entry.loss, "loss": evaluation.loss, "archive_index": i,
-                           "origin": archive.origins[i], "params": spec.space.to_native(entry.unit)})
+        candidates.append({**row, "preset": str(preset_path.relative_to(out)), "audio": str(wav_path.relative_to(out)),
+                           **_scores(features, audio), "loss": evaluation.loss})
+    if any(c["preset"] is None for c in candidates):
+        return {"bank": None, "candidates": candidates}
     bank = export_bank(spec, [c["params"] for c in candidates], out / "presets" / f"bank{spec.preset_ext}") if len(candidates) > 1 else None
     return {"bank": str(bank.relative_to(out)) if bank is not None else None, "candidates": candidates}
 

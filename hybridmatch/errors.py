@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["HybridMatchError", "TargetError", "SynthError", "ConfigError", "ParameterError", "check_name"]
+__all__ = ["HybridMatchError", "TargetError", "SynthError", "ConfigError", "ParameterError", "Interrupted", "check_name"]
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -23,6 +23,10 @@ class SynthError(HybridMatchError, RuntimeError):
 
 class ConfigError(HybridMatchError, ValueError):
     """A config, strategy or name is unknown or malformed."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, after what was computed so far was written; its message says what and where."""
 
 
 class ParameterError(HybridMatchError, ValueError):

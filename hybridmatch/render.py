@@ -21,7 +21,7 @@ import hashlib
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,12 @@ class RenderJob:
     @property
     def seconds(self) -> float:
         return self.target.shape[-1] / self.spec.sample_rate
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds one render may take before the watchdog kills its worker: the synth config's
+        ``[render] timeout`` plus the render's own length (a long target takes longer), or None."""
+        return None if self.spec.timeout is None else self.spec.timeout + self.seconds
 
     @functools.cached_property
     def key(self) -> str:
@@ -172,7 +178,7 @@ def evaluate_units(job: RenderJob, units: np.ndarray) -> list[Evaluation]:
     for unit in np.atleast_2d(units):
         t0 = time.perf_counter()
         try:
-            with _watchdog(job.spec.timeout):
+            with _watchdog(job.timeout):
                 audio = synth.render(job.spec.space.to_native(unit), note=job.note, duration=job.duration, seconds=job.seconds)
         except Exception as exc:  # a bad patch must not end the run
             out.append(failed(unit, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, weights))
@@ -198,7 +204,7 @@ def render_units(job: RenderJob, units: np.ndarray, with_presets: bool = True) -
     for unit in np.atleast_2d(units):
         synth = job.spec.build()
         values = job.spec.space.to_native(unit)
-        with _watchdog(job.spec.timeout):
+        with _watchdog(job.timeout):
             audio = synth.render(values, note=job.note, duration=job.duration, seconds=job.seconds)
         preset = b""
         if with_presets:
@@ -303,34 +309,14 @@ class RenderPool:
 
     def _run(self, fn: Any, job: RenderJob, units: np.ndarray, slices: Sequence[slice]) -> Iterator[tuple[slice, Any]]:
         _ = job.key  # hash once here: the cached value travels with every pickled copy of the job
-        for i, out in self.map(fn, [(job, units[s]) for s in slices], isolate=job.spec.timeout is not None):
+        for i, out in self.map(fn, [(job, units[s]) for s in slices], isolate=job.timeout is not None):
             yield slices[i], out
 
     def evaluate(self, job: RenderJob, units: np.ndarray) -> list[Evaluation]:
-        """Scores ``units`` (shape ``(n, d)``); results come back in input order."""
-        units = np.atleast_2d(np.asarray(units, dtype=np.float64))
-        lost = _lost_worker_errors(self.backend == "dask")
-        results: dict[int, Evaluation] = {}
-        try:
-            for s, evals in self._run(evaluate_units, job, units, self._chunks(len(units))):
-                for i, ev in zip(range(s.start, s.stop), evals, strict=True):
-                    results[i] = ev
-        except lost as exc:
-            if "SIGINT" in str(exc):  # Ctrl-C reached a worker before it could ignore it: the user's stop
-                raise KeyboardInterrupt from None
-            pending = [i for i in range(len(units)) if i not in results]
-            for i in pending:  # one candidate per task: a crash or a hang now names its culprit
-                t0 = time.perf_counter()
-                try:
-                    for _, evals in self._run(evaluate_units, job, units, [slice(i, i + 1)]):
-                        results[i] = evals[0]
-                except lost as exc:
-                    took = time.perf_counter() - t0
-                    timeout = job.spec.timeout
-                    why = (f"render timed out (> {timeout:g} s); its worker was killed and replaced" if timeout is not None and took >= timeout
-                           else f"worker died: {str(exc).splitlines()[0]}")
-                    results[i] = failed(units[i], why, took, dict(job.weights) or None)
-        return [results[i] for i in range(len(units))]
+        """Scores ``units`` (shape ``(n, d)``); results come back in input order. A candidate whose
+        worker died or hung comes back as a failed evaluation that says so."""
+        weights = dict(job.weights) or None
+        return self._collect(evaluate_units, job, units, lambda unit, why, took: failed(unit, why, took, weights))
 
     def map(self, fn: Any, tasks: Sequence[tuple[Any, ...]], *, isolate: bool = False) -> Iterator[tuple[int, Any]]:
         """``(index, fn(*task))`` for each task, in completion order, on the pool's workers. Every
@@ -354,20 +340,43 @@ class RenderPool:
         yield from self._parallel()(delayed(_indexed)(fn, i, task, os.getpid()) for i, task in enumerate(tasks))
 
     def render(self, job: RenderJob, units: np.ndarray, *, with_presets: bool = True) -> list[tuple[np.ndarray, bytes]]:
-        """Audio ``(channels, n)`` and native preset bytes for each unit vector, in input order."""
-        return self._in_order(_render_with_presets if with_presets else _render_audio, job, units)
+        """Audio ``(channels, n)`` and native preset bytes for each unit vector, in input order; empty
+        audio ``(1, 0)`` and no preset for one whose worker died or hung."""
+        return self._collect(_render_with_presets if with_presets else _render_audio, job, units,
+                             lambda unit, why, took: (np.zeros((1, 0), np.float32), b""))
 
     def verify(self, job: RenderJob, units: np.ndarray) -> list[tuple[Evaluation, np.ndarray, bytes]]:
         """:func:`verify_units` on the workers, in input order: scores, audio and presets of each
-        unit rendered on a new synth instance."""
-        return self._in_order(verify_units, job, units)
+        unit rendered on a new synth instance (a failed evaluation for one whose worker died or hung)."""
+        weights = dict(job.weights) or None
+        return self._collect(verify_units, job, units,
+                             lambda unit, why, took: (failed(unit, why, took, weights), np.zeros((1, 0), np.float32), b""))
 
-    def _in_order(self, fn: Any, job: RenderJob, units: np.ndarray) -> list[Any]:
+    def _collect(self, fn: Any, job: RenderJob, units: np.ndarray, lost_item: Callable[[np.ndarray, str, float], Any]) -> list[Any]:
+        """``fn``'s item for each unit, in input order. When a worker dies (a crash, or the watchdog
+        ending a hung render), the candidates still pending are retried one per task, so the culprit is
+        named: ``lost_item(unit, why, seconds)`` stands in for it and every other result is kept."""
         units = np.atleast_2d(np.asarray(units, dtype=np.float64))
+        lost = _lost_worker_errors(self.backend == "dask")
         out: dict[int, Any] = {}
-        for s, items in self._run(fn, job, units, self._chunks(len(units))):
-            for i, item in zip(range(s.start, s.stop), items, strict=True):
-                out[i] = item
+        try:
+            for s, items in self._run(fn, job, units, self._chunks(len(units))):
+                for i, item in zip(range(s.start, s.stop), items, strict=True):
+                    out[i] = item
+        except lost as exc:
+            if "SIGINT" in str(exc):  # Ctrl-C reached a worker before it could ignore it: the user's stop
+                raise KeyboardInterrupt from None
+            for i in [i for i in range(len(units)) if i not in out]:
+                t0 = time.perf_counter()
+                try:
+                    for _, items in self._run(fn, job, units, [slice(i, i + 1)]):
+                        out[i] = items[0]
+                except lost as exc:
+                    took = time.perf_counter() - t0
+                    timeout = job.timeout
+                    why = (f"render timed out (> {timeout:g} s); its worker was killed and replaced" if timeout is not None and took >= timeout
+                           else f"worker died: {str(exc).splitlines()[0]}")
+                    out[i] = lost_item(units[i], why, took)
         return [out[i] for i in range(len(units))]
 
 

@@ -3,7 +3,7 @@
 from ._archive import Archive
 from ._match import ROUND, SearchResult, search
 from ._optimizers import OPTIMIZERS, make_optimizer, register_optimizer
-from ._pareto import pareto_ranks, returned_set, select_diverse
+from ._pareto import fronts, pareto_ranks, returned_set, select_diverse
 from ._refine import Refinement, refine_analysis, refine_cost
 from ._strategy import PROPOSERS, OptimizerSpec, ProposerSpec, Strategy, load_strategy, propose
 
@@ -19,6 +19,7 @@ __all__ = [
     "Strategy",
     "load_strategy",
     "make_optimizer",
+    "fronts",
     "pareto_ranks",
     "propose",
     "refine_analysis",

@@ -58,6 +58,7 @@ def _tell_proposals(optimizer: Any, values: list[Any], losses: np.ndarray, hold:
 
 
 ROUND = 8
+DRAW = 1024  # proposals drawn (and ranked by a surrogate, when the proposer has one) at a time
 SIGMA = 0.25  # the unit-space step scale of ParamSpace.to_nevergrad, before the optimizer's own scale
 
 
@@ -144,22 +145,26 @@ def _render_proposals(job: RenderJob, strategy: Strategy, pool: RenderPool, arch
     patch-space search everything rendered so far (a resumed archive included), for a latent search
     this call's proposals with their noise."""
     space = job.spec.space
-    latent, noise = None, np.zeros((0, 0))
+    fresh = len(archive)
     if strategy.optimizer.latent:  # the same samples as the proposer's, with the noise each one came from
         from ..ml.proposer import latent_proposals
 
         latent, noise, proposals = latent_proposals(space, job, n, rng, **options)
-    else:
-        proposals = propose(strategy.proposer.name, space, n, rng, job=job, **options)
-    fresh = len(archive)
-    for start in range(0, len(proposals), batch * 4):
-        archive.extend(pool.evaluate(job, proposals[start : start + batch * 4]), origin=f"proposal:{strategy.proposer.name}")
-        if on_batch:
-            on_batch(archive)
-    if latent is not None:
+        _render(job, pool, archive, proposals, batch, f"proposal:{strategy.proposer.name}", on_batch)
         return _Seeds(proposals, noise, archive.losses[fresh : fresh + len(noise)], latent)
+    for start in range(0, n, DRAW):  # drawn in chunks, so a proposal-only search of any budget holds one chunk at a time
+        proposals = propose(strategy.proposer.name, space, min(DRAW, n - start), rng, job=job, **options)
+        _render(job, pool, archive, proposals, batch, f"proposal:{strategy.proposer.name}", on_batch)
     seen = np.array([e.unit for e in archive.entries]).reshape(-1, space.dim)
     return _Seeds(seen, seen, archive.losses)
+
+
+def _render(job: RenderJob, pool: RenderPool, archive: Archive, units: np.ndarray, batch: int, origin: str,
+            on_batch: Callable[[Archive], None] | None) -> None:
+    for start in range(0, len(units), batch * 4):
+        archive.extend(pool.evaluate(job, units[start : start + batch * 4]), origin=origin)
+        if on_batch:
+            on_batch(archive)
 
 
 def search(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -11,24 +11,49 @@ from ..objectives import PARETO_KEYS
 from ..render import Evaluation
 from ..space import ParamSpace
 
-__all__ = ["pareto_ranks", "returned_set", "select_diverse"]
+__all__ = ["fronts", "pareto_ranks", "returned_set", "select_diverse"]
+
+
+BLOCK = 512  # rows compared at once while peeling a front: memory is O(BLOCK x (front + BLOCK)), never O(n^2)
+
+
+def fronts(points: np.ndarray) -> Iterator[np.ndarray]:
+    """Row indices of ``points`` (n, m), minimization, one Pareto front at a time (0 first), peeled
+    lazily: a caller that needs only the best few fronts pays only for those, and memory stays O(n)."""
+    points = np.asarray(points, dtype=np.float64)
+    remaining = np.arange(len(points))
+    while remaining.size:
+        front = remaining[_first_front(points[remaining])]
+        yield front
+        remaining = np.setdiff1d(remaining, front, assume_unique=True)
+
+
+def _first_front(points: np.ndarray) -> np.ndarray:
+    """Indices of the non-dominated rows. In lexicographic order a dominator always comes before what
+    it dominates, so one sweep in blocks, each checked against the front so far and against itself,
+    finds them (a row dominated by anything is dominated by some front member)."""
+    order = np.lexsort(points.T[::-1])
+    front = np.zeros(0, dtype=int)
+    for start in range(0, len(order), BLOCK):
+        block = order[start : start + BLOCK]
+        p = points[block]
+        by_front = _dominated(points[front], p) if front.size else np.zeros(len(block), dtype=bool)
+        front = np.concatenate([front, block[~(by_front | _dominated(p, p))]])
+    return np.sort(front)
+
+
+def _dominated(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each row of ``b``: whether some row of ``a`` dominates it."""
+    le = np.all(a[:, None, :] <= b[None, :, :], axis=-1)
+    lt = np.any(a[:, None, :] < b[None, :, :], axis=-1)
+    return np.any(le & lt, axis=0)
 
 
 def pareto_ranks(points: np.ndarray) -> np.ndarray:
     """Front index of each row of ``points`` (n, m), minimization; 0 is the non-dominated front."""
-    points = np.asarray(points, dtype=np.float64)
-    n = len(points)
-    ranks = np.full(n, -1)
-    remaining = np.arange(n)
-    front = 0
-    while remaining.size:
-        p = points[remaining]
-        le = np.all(p[:, None, :] <= p[None, :, :], axis=-1)
-        lt = np.any(p[:, None, :] < p[None, :, :], axis=-1)
-        dominated = np.any(le & lt, axis=0)  # column j dominated by some row i
-        ranks[remaining[~dominated]] = front
-        remaining = remaining[dominated]
-        front += 1
+    ranks = np.full(len(points), -1)
+    for rank, front in enumerate(fronts(points)):
+        ranks[front] = rank
     return ranks
 
 
@@ -47,33 +72,33 @@ def select_diverse(
     distance modulo the space's symmetries, below ``min_param_distance``) or in audio (RMS fingerprint
     distance below ``min_audio_distance``). Failed renders are never returned. ``among`` limits the
     choice to those indices, still ranked by their fronts over all of ``entries``."""
-    valid = [i for i, e in enumerate(entries) if e.error is None]
-    if not valid:
-        return []
-    points = np.array([[entries[i].objectives[k] for k in keys] for i in valid])
-    ranks = pareto_ranks(points)
-    order = sorted(range(len(valid)), key=lambda j: (ranks[j], entries[valid[j]].loss))
-    if among is not None:
-        allowed = set(among)
-        order = [j for j in order if valid[j] in allowed]
+    valid = np.array([i for i, e in enumerate(entries) if e.error is None], dtype=int)
+    points = np.array([[entries[i].objectives[k] for k in keys] for i in valid]).reshape(len(valid), len(keys))
+    allowed = None if among is None else set(among)
+    unseen = len(valid) if allowed is None else len(allowed)
     chosen: list[int] = []
-    for j in order:
-        cand = entries[valid[j]]
-        ok = True
-        for c in chosen:
-            other = entries[c]
-            if space.distance(cand.unit, other.unit) < min_param_distance:
-                ok = False
-                break
-            if cand.fingerprint.size and other.fingerprint.size:
-                if float(np.sqrt(np.mean((cand.fingerprint - other.fingerprint) ** 2))) < min_audio_distance:
-                    ok = False
-                    break
-        if ok:
-            chosen.append(valid[j])
-            if len(chosen) == keep:
-                break
+    for front in fronts(points):  # only as many fronts as it takes to fill the set (or to reach every allowed entry)
+        if unseen <= 0:
+            break
+        for i in sorted((int(valid[j]) for j in front), key=lambda i: entries[i].loss):
+            if allowed is not None and i not in allowed:
+                continue
+            unseen -= 1
+            if not _near(entries[i], [entries[c] for c in chosen], space, min_param_distance, min_audio_distance):
+                chosen.append(i)
+                if len(chosen) == keep:
+                    return chosen
     return chosen
+
+
+def _near(cand: Evaluation, chosen: list[Evaluation], space: ParamSpace, min_param: float, min_audio: float) -> bool:
+    """Whether ``cand`` nearly repeats a chosen patch, in parameters or in sound."""
+    for other in chosen:
+        if space.distance(cand.unit, other.unit) < min_param:
+            return True
+        if cand.fingerprint.size and other.fingerprint.size and float(np.sqrt(np.mean((cand.fingerprint - other.fingerprint) ** 2))) < min_audio:
+            return True
+    return False
 
 
 def returned_set(entries: Sequence[Evaluation], space: ParamSpace, *, keep: int = 8, among: Sequence[int] | None = None) -> dict[str, float]:

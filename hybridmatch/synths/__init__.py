@@ -82,6 +82,9 @@ def _resolve(name: str) -> type:
         raise ConfigError(f"synth {name!r}: {target} does not exist") from None
 
 
+DEFAULT_TIMEOUT = 30.0  # seconds; a hung render kills its worker and is recorded as failed
+
+
 @dataclass(frozen=True)
 class SynthSpec:
     """Picklable recipe for a synth instance: backend name (or ``"module:Class"``), space, options."""
@@ -105,10 +108,10 @@ class SynthSpec:
 
     @property
     def timeout(self) -> float | None:
-        """Seconds one render may take before its worker is killed (the config's ``[render] timeout``;
-        30 s for plugins, none for the embedded engines)."""
-        value = self.render.get("timeout", 30.0 if self.backend == "vst3" else None)
-        return None if value is None else float(value)
+        """Seconds one render may take, beyond its own length, before its worker is killed: the
+        config's ``[render] timeout``, 30 s by default for every backend; 0 turns the watchdog off."""
+        value = float(self.render.get("timeout", DEFAULT_TIMEOUT))
+        return value if value > 0 else None
 
     @property
     def preset_ext(self) -> str:
