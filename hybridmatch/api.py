@@ -64,11 +64,13 @@ def match(
     scheduler: str | None = None,
     quiet: bool = True,
     report: bool = True,
+    force: bool = False,
 ) -> MatchResult:
     """Matches the audio file ``target`` with ``synth`` (a registered name or ``vst3:PATH``) and
     writes presets, renders, ``results.json`` and ``report.html`` into ``out`` (default
     ``hybridmatch-out/<stem>``). ``note`` and ``duration`` (seconds held) are estimated when None.
     A ``<stem>.json`` beside the target from ``hybridmatch sample`` is scored as the known answer.
+    An ``out`` that holds this same job continues it; one that holds another job is refused unless ``force``.
     Bad input raises a :class:`~hybridmatch.errors.HybridMatchError` before anything is written."""
     from .audio import load_target
     from .catalog import resolve_strategy, resolve_synth
@@ -89,7 +91,7 @@ def match(
     try:
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
             run_match(tgt, spec, strat, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=out_dir, on_progress=progress,
-                      reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update)
+                      reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update, force=force)
     finally:
         progress.close()
         if report and written and all(c["preset"] is not None for c in written["candidates"]):

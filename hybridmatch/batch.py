@@ -1,8 +1,9 @@
 """``hybridmatch batch FOLDER``: match every audio file under a folder into a mirrored output tree.
 
 ``song/kicks/a.wav`` is matched into ``OUT/kicks/a/`` (the usual run layout, report included).
-A target is complete when its ``results.json`` says so; complete targets are skipped on the next
-call. A target whose run was killed (``kill -9``, power loss) keeps its ``archive.jsonl``, which is
+A target is complete when its ``results.json`` says so for the same job (synth, config,
+strategy, seed, budget: see :mod:`hybridmatch.identity`); complete targets are skipped on the next
+call, and a folder left by another job is refused unless ``force``. A target whose run was killed (``kill -9``, power loss) keeps its ``archive.jsonl``, which is
 fsynced per batch of renders: the next call resumes it with those renders counted against the
 budget and seeding the optimizers, so no evaluated candidate is lost. A file that cannot be read or
 analysed is reported in ``batch.json`` / ``index.html`` and the batch goes on.
@@ -24,6 +25,7 @@ from ._io import write_json
 from .audio import find_audio, load_target
 from .engine import run_match
 from .errors import HybridMatchError, Interrupted
+from .identity import job_identity
 from .progress import Progress, progress_display
 from .render import RenderPool
 from .report import write_index
@@ -41,15 +43,15 @@ def run_dir_for(folder: Path, path: Path, out: Path, files: Sequence[Path]) -> P
     return out / rel.parent / (f"{rel.stem}_{rel.suffix.lstrip('.').lower()}" if clash else rel.stem)
 
 
-def _complete(run_dir: Path, budget: int) -> dict[str, Any] | None:
-    """The results of a finished run with this budget, else None (absent, interrupted or torn)."""
+def _complete(run_dir: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The results of a finished run of this same job, else None (absent, interrupted, torn or another job's)."""
     try:
         res = json.loads((run_dir / "results.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-    if res.get("interrupted") or res.get("budget") != budget or not (run_dir / "report.html").exists():
+    if not isinstance(res, dict) or res.get("interrupted") or res.get("job") != identity or not (run_dir / "report.html").exists():
         return None
-    return res  # type: ignore[no-any-return]
+    return res
 
 
 def _row(rel: str, run_dir: Path, out: Path, res: dict[str, Any], status: str = "done") -> dict[str, Any]:
@@ -82,6 +84,7 @@ def batch(
     scheduler: str | None = None,
     quiet: bool = False,
     refine: str = "length",
+    force: bool = False,
 ) -> list[dict[str, Any]]:
     """Matches every target under ``folder``; returns one row per file (also in ``OUT/batch.json``)."""
     folder, out = Path(folder), Path(out)
@@ -100,17 +103,20 @@ def batch(
 
     def match_one(pool: RenderPool, path: Path, run_dir: Path) -> dict[str, Any]:
         target = load_target(path, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
+        done = _complete(run_dir, job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine))
+        if done is not None:
+            return done
         progress = Progress(budget, quiet=quiet, label=target.name, display=display)
         try:
             return run_match(target, spec, strategy, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=run_dir, on_progress=progress,
-                             resume=(run_dir / "archive.jsonl").exists(), reference=known_answer(path, spec), refine=refine)
+                             force=force, reference=known_answer(path, spec), refine=refine)
         finally:
             progress.close()
 
     try:
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
             for k, path in enumerate(files):
-                rows.append(_one(folder, path, out, files, budget, lambda p, d: match_one(pool, p, d)))
+                rows.append(_one(folder, path, out, files, lambda p, d: match_one(pool, p, d)))
                 save()
                 overall.update(k + 1, f"{rows[-1]['file']}: {rows[-1]['status']}")
     except KeyboardInterrupt:
@@ -135,13 +141,10 @@ def _save(out: Path, rows: list[dict[str, Any]], *, folder: Path, spec: SynthSpe
     write_index(out, rows, title=f"hybridmatch batch: {folder.name} ({spec.backend} / {spec.space.name}, {strategy.name})")
 
 
-def _one(folder: Path, path: Path, out: Path, files: list[Path], budget: int, match: Any) -> dict[str, Any]:
-    """One file's row: read from a finished run, else matched now; a bad file is an error row."""
+def _one(folder: Path, path: Path, out: Path, files: list[Path], match: Any) -> dict[str, Any]:
+    """One file's row: read from a finished run of the same job, else matched now; a bad file is an error row."""
     rel = str(path.relative_to(folder))
     run_dir = run_dir_for(folder, path, out, files)
-    done = _complete(run_dir, budget)
-    if done is not None:
-        return _row(rel, run_dir, out, done)
     try:
         return _row(rel, run_dir, out, match(path, run_dir))
     except HybridMatchError as exc:  # this file is bad; the others still get matched

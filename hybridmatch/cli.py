@@ -76,6 +76,7 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
         click.option("--backend", type=click.Choice(["loky", "dask"]), default="loky", show_default=True, help="where renders run"),
         click.option("--scheduler", default=None, help="dask scheduler address (tcp://host:8786); default: a LocalCluster"),
         click.option("--quiet", is_flag=True, help="no progress bars"),
+        click.option("--force", is_flag=True, help="replace the results of another job in the output folder (else refused)"),
     ]
 
     def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,13 +92,14 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
 @_match_options("output folder [default: ./hybridmatch-out/<target stem>]")
 @friendly
 def run(target: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
-        duration: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
+        duration: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool,
+        force: bool) -> None:
     """Match TARGET (wav/flac/aiff/mp3) and write presets, renders and results.json."""
     from .api import match
 
     matched = match(target, synth=synth, config=config, strategy=strategy, budget=budget, workers=workers, keep=keep, seed=seed, out=out,
                     note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), refine=refine, max_seconds=max_seconds,
-                    backend=backend, scheduler=scheduler, quiet=quiet)
+                    backend=backend, scheduler=scheduler, quiet=quiet, force=force)
     res, out_dir = matched.results, matched.out
     analysis = res["analysis"]
     refined = f"; estimated note {analysis['estimated']['note']}, {analysis['estimated']['duration']:.2f} s" if analysis.get("refined") else ""
@@ -110,6 +112,8 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int,
     if "reference" in res:
         o = res["reference"]["objectives"]
         click.echo(f"  known answer ({Path(target).with_suffix('.json').name}) under this analysis: mss {o['mss']:6.2f}  wmfcc {o['wmfcc']:6.2f}")
+    for skipped in res["skipped"]:
+        click.echo(f"hybridmatch: skipped {skipped}", err=True)
     click.echo(f"report: {out_dir / 'report.html'}")
 
 
@@ -118,7 +122,8 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int,
 @_match_options("output tree [default: ./hybridmatch-out/<folder name>]")
 @friendly
 def batch(folder: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
-          duration: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool) -> None:
+          duration: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool,
+          force: bool) -> None:
     """Match every audio file under FOLDER into a mirrored output tree (resumable; bad files are reported, not fatal)."""
     from .batch import batch as run_batch
 
@@ -127,7 +132,7 @@ def batch(folder: str, synth: str, config: str | None, strategy: str, budget: in
     out_dir = Path(out) if out else Path("hybridmatch-out") / Path(folder).resolve().name
     rows = run_batch(folder, spec, strat, out=out_dir, budget=budget, workers=workers, keep=keep, seed=seed,
                      note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), max_seconds=max_seconds,
-                     backend=backend, scheduler=scheduler, quiet=quiet, refine=refine)
+                     backend=backend, scheduler=scheduler, quiet=quiet, refine=refine, force=force)
     bad = [r for r in rows if r["status"] != "done"]
     for r in rows:
         if r["status"] == "done":

@@ -15,8 +15,6 @@ Targets are the audio files in a folder. A ``<stem>.json`` next to a file (as wr
 from __future__ import annotations
 
 import csv
-import dataclasses
-import hashlib
 import io
 import json
 import time
@@ -30,6 +28,7 @@ import numpy as np
 from ._io import atomic_write, write_json
 from .audio import find_audio, load_target
 from .errors import ConfigError, Interrupted
+from .identity import checkpoint_digest
 from .objectives import PARETO_KEYS
 from .progress import Progress
 from .render import RenderJob, RenderPool
@@ -51,37 +50,13 @@ def load_compare_target(path: Path, spec: Any) -> Any:
     return load_target(path, sample_rate=spec.sample_rate, note=meta.get("note"), duration=meta.get("duration"), trim=not meta)
 
 
-def _definition(strategy: Strategy) -> dict[str, Any]:
-    """What a run's search depended on: the strategy as data, less its name and description."""
-    d = dataclasses.asdict(strategy)
-    for key in ("name", "description"):
-        d.pop(key)
-    return json.loads(json.dumps(d))
-
-
-def _checkpoint(strategy: Strategy, space: Any) -> str | None:
-    """The sha256 (16 hex digits) of the checkpoint the strategy's proposer samples from, if it has
-    one (``+`` the surrogate's, if one ranks the samples). A retrained checkpoint keeps its file
-    name, so the definition alone would not show it."""
-    if strategy.proposer.name not in ("cnf", "regress"):
-        return None
-    from .ml.proposer import checkpoint_path, surrogate_path
-
-    path = checkpoint_path(space, strategy.proposer.name, strategy.proposer.options.get("checkpoint"))
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    critic = surrogate_path(space, dict(strategy.proposer.options))  # a surrogate that ranks the samples is part of the proposer
-    return digest if critic is None or not critic.is_file() else f"{digest}+{hashlib.sha256(critic.read_bytes()).hexdigest()[:16]}"
-
-
 def _check_definition(info: dict[str, Any], strategy: Strategy, done: Path, checkpoint: str | None = None, synth: str | None = None) -> None:
     """A finished run is reused only under the definition, checkpoint and synth config it was made
     with (a record without one is taken as it is). The synth config is its
     ``SynthSpec.key``: the backend, the space (ranges, priors, fixed controls, ``meta`` such as
     Vital's ``stateful``), the sample rate and the options; a change to any of them changes what a
     render sounds like or what a search samples."""
-    if "strategy" in info and info["strategy"] != _definition(strategy):
+    if "strategy" in info and info["strategy"] != strategy.definition():
         raise ConfigError(f"{done.parent} was run with another definition of strategy {strategy.name!r}; "
                           "use a new --out (or delete those runs) to compare this one")
     if info.get("checkpoint") and info["checkpoint"] != checkpoint:
@@ -155,7 +130,7 @@ def compare(
     for strategy in strategies:
         strategy.check(spec.space)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoints = {s.name: _checkpoint(s, spec.space) for s in strategies}  # hashed once: the files are megabytes
+    checkpoints = {s.name: checkpoint_digest(s, spec.space) for s in strategies}  # hashed once: the files are megabytes
     tally = _Tally(curves={s.name: [] for s in strategies}, sets={s.name: [] for s in strategies})
     progress = Progress(len(files) * len(strategies) * seeds, quiet=quiet, label="compare")
     try:
@@ -194,7 +169,7 @@ def _run(pool: RenderPool, spec: Any, strategy: Strategy, target: Any, seed: int
     archive.close()
     if result.interrupted:
         raise Interrupted(f"interrupted; finished runs stay under {run_dir.parent.parent.parent}, and the same command resumes")
-    info = {"wall_s": time.perf_counter() - t0, "renders": len(archive), "curve": _curve(archive), "strategy": _definition(strategy),
+    info = {"wall_s": time.perf_counter() - t0, "renders": len(archive), "curve": _curve(archive), "strategy": strategy.definition(),
             "checkpoint": checkpoint, "synth": spec.key[:16], "set": returned_set(archive.entries, spec.space, keep=KEEP)}
     write_json(done, info, indent=None)
     return info

@@ -34,6 +34,7 @@ import numpy as np
 from ._io import atomic_write, write_json, write_wav
 from .audio import Target
 from .errors import ConfigError, Interrupted
+from .identity import claim, job_identity
 from .objectives import PARETO_KEYS, TargetFeatures, score
 from .render import RenderJob, RenderPool
 from .search import Archive, SearchResult, Strategy, refine_analysis, refine_cost, search, select_diverse
@@ -66,7 +67,7 @@ def run_match(
     keep: int = 8,
     seed: int = 0,
     on_progress: Callable[[Archive], None] | None = None,
-    resume: bool = False,
+    force: bool = False,
     report: bool = True,
     reference: Mapping[str, Any] | None = None,
     refine: str = "length",
@@ -77,15 +78,18 @@ def run_match(
 
     ``archive.jsonl`` is appended during the search; every other file is written atomically at the
     end (also after Ctrl-C, with the best set so far). ``on_progress`` is called with the archive
-    after every batch of renders. ``resume`` keeps an existing ``archive.jsonl``: its renders count
-    against the budget and seed the optimizers (how ``batch`` continues a killed target).
+    after every batch of renders. A folder that holds this same job (``job.json``, see
+    :mod:`hybridmatch.identity`) is continued: its archived renders count against the budget and seed
+    the optimizers (how a killed run resumes). A folder holding another job is refused, or with
+    ``force`` cleared first.
     ``reference`` (the known answer's native params) is rendered and scored as ``results["reference"]``.
     ``refine`` (one of ``REFINE``) lets probe renders replace an estimated length or note.
     ``on_written`` gets the results once ``results.json`` is written, also when Ctrl-C follows."""
     _check_options(budget, keep, refine)
     strategy.check(spec.space)  # e.g. a missing checkpoint or a bad optimizer option fails here, before anything is written
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    identity = job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine)
+    resume = claim(out, identity, force=force)
     job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
     archive = Archive(out / "archive.jsonl", append=resume)
     t0 = time.perf_counter()
@@ -101,7 +105,7 @@ def run_match(
     results = {**_summary(target, job, strategy, archive, analysis, budget=budget, seed=seed, wall_s=wall_s, interrupted=interrupted or stopped),
                "verified": returned.shortlisted,  # the shortlist rendered again (on new instances) to rank the set; not in the budget
                **_write_returned(out, target, features, spec, archive, returned),
-               "skipped": skipped}
+               "skipped": skipped, "job": identity}
     if ref_audio is not None:
         results["reference"] = _scores(features, ref_audio)
     write_json(out / "results.json", results)
@@ -214,10 +218,20 @@ def _write_returned(out: Path, target: Target, features: TargetFeatures, spec: S
         wav_path = write_wav(out / "renders" / f"{rank:02d}.wav", audio, spec.sample_rate)
         candidates.append({**row, "preset": str(preset_path.relative_to(out)), "audio": str(wav_path.relative_to(out)),
                            **_scores(features, audio), "loss": evaluation.loss})
-    if any(c["preset"] is None for c in candidates):
-        return {"bank": None, "candidates": candidates}
-    bank = export_bank(spec, [c["params"] for c in candidates], out / "presets" / f"bank{spec.preset_ext}") if len(candidates) > 1 else None
+    bank = None
+    if len(candidates) > 1 and all(c["preset"] is not None for c in candidates):
+        bank = export_bank(spec, [c["params"] for c in candidates], out / "presets" / f"bank{spec.preset_ext}")
+    _remove_others(out, {"renders/target.wav", *(c[k] for c in candidates for k in ("preset", "audio") if c[k]),
+                         *([str(bank.relative_to(out))] if bank is not None else [])})
     return {"bank": str(bank.relative_to(out)) if bank is not None else None, "candidates": candidates}
+
+
+def _remove_others(out: Path, written: set[str]) -> None:
+    """Deletes files in ``presets/`` and ``renders/`` that this run did not write (a longer set before)."""
+    for folder in ("presets", "renders"):
+        for path in (out / folder).glob("*"):
+            if path.is_file() and str(path.relative_to(out)) not in written:
+                path.unlink()
 
 
 def _summary(target: Target, job: RenderJob, strategy: Strategy, archive: Archive, analysis: dict[str, Any], *, budget: int, seed: int,

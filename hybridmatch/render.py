@@ -19,6 +19,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ import numpy as np
 from .objectives import PARETO_KEYS, PENALTY, TargetFeatures, score, search_loss
 from .synths import SynthSpec
 
-__all__ = ["RenderJob", "Evaluation", "RenderPool", "fingerprint", "evaluate_units", "verify_units"]
+__all__ = ["RenderJob", "Evaluation", "RenderPool", "fingerprint", "evaluate_units", "lost_reason", "lost_worker_errors", "verify_units", "watchdog"]
 
 FINGERPRINT_BANDS = 32
 FINGERPRINT_FRAMES = 16
@@ -143,7 +144,7 @@ def _worker_state(job: RenderJob) -> tuple[Any, TargetFeatures]:
 
 
 @contextlib.contextmanager
-def _watchdog(timeout: float | None) -> Iterator[None]:
+def watchdog(timeout: float | None) -> Iterator[None]:
     """Kills this worker process if the enclosed render takes longer than ``timeout`` seconds.
 
     faulthandler's timer is a C thread that needs no GIL, so it also fires when a plugin hangs inside
@@ -178,7 +179,7 @@ def evaluate_units(job: RenderJob, units: np.ndarray) -> list[Evaluation]:
     for unit in np.atleast_2d(units):
         t0 = time.perf_counter()
         try:
-            with _watchdog(job.timeout):
+            with watchdog(job.timeout):
                 audio = synth.render(job.spec.space.to_native(unit), note=job.note, duration=job.duration, seconds=job.seconds)
         except Exception as exc:  # a bad patch must not end the run
             out.append(failed(unit, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, weights))
@@ -204,7 +205,7 @@ def render_units(job: RenderJob, units: np.ndarray, with_presets: bool = True) -
     for unit in np.atleast_2d(units):
         synth = job.spec.build()
         values = job.spec.space.to_native(unit)
-        with _watchdog(job.timeout):
+        with watchdog(job.timeout):
             audio = synth.render(values, note=job.note, duration=job.duration, seconds=job.seconds)
         preset = b""
         if with_presets:
@@ -238,7 +239,7 @@ def verify_units(job: RenderJob, units: np.ndarray) -> list[tuple[Evaluation, np
 
 
 # ------------------------------------------------------------------------------ parent side
-def _lost_worker_errors(dask: bool) -> tuple[type[BaseException], ...]:
+def lost_worker_errors(dask: bool) -> tuple[type[BaseException], ...]:
     """What a dead worker looks like: loky's TerminatedWorkerError, and dask's KilledWorker on a cluster."""
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
@@ -248,6 +249,15 @@ def _lost_worker_errors(dask: bool) -> tuple[type[BaseException], ...]:
 
         errors.append(KilledWorker)
     return tuple(errors)
+
+
+def lost_reason(exc: BaseException, timeout: float | None) -> str:
+    """Why a worker was lost, from loky's report of its exit code: the watchdog ends a hung render
+    with faulthandler's exit status 1; any other end (a signal, another status) is a crash."""
+    codes = re.search(r"exit codes of the workers are \{(.*?)\}", str(exc))
+    if timeout is not None and codes is not None and codes.group(1) == "EXIT(1)":
+        return f"render timed out (> {timeout:g} s); its worker was killed and replaced"
+    return f"worker died ({codes.group(1)})" if codes is not None else f"worker died: {str(exc).splitlines()[0]}"
 
 
 class RenderPool:
@@ -357,7 +367,7 @@ class RenderPool:
         ending a hung render), the candidates still pending are retried one per task, so the culprit is
         named: ``lost_item(unit, why, seconds)`` stands in for it and every other result is kept."""
         units = np.atleast_2d(np.asarray(units, dtype=np.float64))
-        lost = _lost_worker_errors(self.backend == "dask")
+        lost = lost_worker_errors(self.backend == "dask")
         out: dict[int, Any] = {}
         try:
             for s, items in self._run(fn, job, units, self._chunks(len(units))):
@@ -372,11 +382,7 @@ class RenderPool:
                     for _, items in self._run(fn, job, units, [slice(i, i + 1)]):
                         out[i] = items[0]
                 except lost as exc:
-                    took = time.perf_counter() - t0
-                    timeout = job.timeout
-                    why = (f"render timed out (> {timeout:g} s); its worker was killed and replaced" if timeout is not None and took >= timeout
-                           else f"worker died: {str(exc).splitlines()[0]}")
-                    out[i] = lost_item(units[i], why, took)
+                    out[i] = lost_item(units[i], lost_reason(exc, job.timeout), time.perf_counter() - t0)
         return [out[i] for i in range(len(units))]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._io import atomic_write, write_json, write_wav
-from .errors import ConfigError
+from .errors import ConfigError, TargetError
 from .objectives import TargetFeatures, score
 from .synths import SynthSpec
 
@@ -64,11 +64,15 @@ def save_sample(spec: SynthSpec, *, seed: int, note: int, duration: float, secon
 
 def known_answer(target: str | Path, spec: SynthSpec) -> dict[str, Any] | None:
     """The true params of a target written by ``hybridmatch sample`` (``<stem>.json`` next to it) for
-    this synth and config, or None."""
+    this synth and config, or None. A ``<stem>.json`` that is not JSON is a TargetError: it is read
+    before anything is matched, so the user can fix or remove it without losing a run."""
+    meta_path = Path(target).with_suffix(".json")
     try:
-        meta = json.loads(Path(target).with_suffix(".json").read_text())
-    except (OSError, ValueError):
+        meta = json.loads(meta_path.read_text())
+    except OSError:
         return None
+    except ValueError as exc:  # also a file that is not UTF-8
+        raise TargetError(f"{meta_path}: not a valid JSON file ({str(exc).splitlines()[0]}); fix or remove it") from None
     if not isinstance(meta, dict) or meta.get("synth") != spec.backend or meta.get("config") != spec.space.name:
         return None
     params = meta.get("params")

@@ -226,7 +226,7 @@ def test_refine_replaces_a_misread_held_length_and_a_resumed_run_keeps_it(toy_sp
     assert json.loads((tmp_path / "analysis.json").read_text())["chosen"]["duration"] == pytest.approx(0.32)
     probes = Archive.load(tmp_path / "probes.jsonl")
     assert len(probes) == 24 and probes.origins[0] == "note 60, held 0.45 s" and probes.origins[-1] == "note 60, held 0.54 s"
-    again = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path, report=False, resume=True,
+    again = run_match(target, toy_spec, strategy, budget=120, out_dir=tmp_path, report=False,  # the same job: resumed
                       pool=RenderPool(1, backend="sequential"))
     assert again["duration"] == pytest.approx(0.32) and again["renders"] == 120
 
@@ -311,6 +311,7 @@ def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(t
     returned patch reports the loss of its own fresh render next to the search's."""
     from hybridmatch.audio import Target
     from hybridmatch.engine import run_match
+    from hybridmatch.identity import claim, job_identity
     from hybridmatch.search import Strategy
 
     audio, _ = sample_patch(toy_spec, seed=5, note=60, duration=0.3, seconds=0.6)
@@ -318,12 +319,13 @@ def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(t
     evals = evaluate_units(job, toy_spec.space.sample(np.random.default_rng(3), 40))
     best, worst = min(range(40), key=lambda i: evals[i].loss), max(range(40), key=lambda i: evals[i].loss)
     evals[worst].objectives, evals[worst].loss = dict(evals[best].objectives), evals[best].loss - 1.0  # the lie
+    target = Target(audio, toy_spec.sample_rate, note=60, duration=0.3, note_source="given", duration_source="given")
+    strategy = Strategy("random", OptimizerSpec("random"))
+    claim(tmp_path, job_identity(target, toy_spec, strategy, seed=0, budget=40, refine="length"))  # the folder is this job's
     archive = Archive(tmp_path / "archive.jsonl")
     archive.extend(evals, origin="random")
     archive.close()
-    target = Target(audio, toy_spec.sample_rate, note=60, duration=0.3, note_source="given", duration_source="given")
-    res = run_match(target, toy_spec, Strategy("random", OptimizerSpec("random")), budget=40, keep=4, out_dir=tmp_path, report=False,
-                    resume=True, pool=RenderPool(1, backend="sequential"))
+    res = run_match(target, toy_spec, strategy, budget=40, keep=4, out_dir=tmp_path, report=False, pool=RenderPool(1, backend="sequential"))
     assert res["renders"] == 40 and res["verified"] == 12  # nothing more was searched; a shortlist of 3 x keep re-rendered
     ranked = [c["archive_index"] for c in res["candidates"]]
     assert ranked[0] == best  # not the impostor
@@ -333,9 +335,10 @@ def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(t
         if c["archive_index"] != worst:
             assert c["loss"] == pytest.approx(c["search_loss"], rel=1e-6)  # toy renders are exact
     # with true scores the verified set is the one the archive's own ranking picks, patch for patch
+    claim(tmp_path / "honest", job_identity(target, toy_spec, strategy, seed=0, budget=40, refine="length"))
     honest = Archive(tmp_path / "honest" / "archive.jsonl")
     honest.extend(evaluate_units(job, toy_spec.space.sample(np.random.default_rng(3), 40)), origin="random")
     honest.close()
-    again = run_match(target, toy_spec, Strategy("random", OptimizerSpec("random")), budget=40, keep=4, out_dir=tmp_path / "honest",
-                      report=False, resume=True, pool=RenderPool(1, backend="sequential"))
+    again = run_match(target, toy_spec, strategy, budget=40, keep=4, out_dir=tmp_path / "honest", report=False,
+                      pool=RenderPool(1, backend="sequential"))
     assert [c["archive_index"] for c in again["candidates"]] == select_diverse(honest.entries, toy_spec.space, keep=4)

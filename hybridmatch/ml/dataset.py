@@ -8,7 +8,8 @@ Layout of a dataset folder (every array is a plain ``.npy``, memory-mappable)::
     shard_00000.cond.npy           (k, 3) float32 MIDI note, note length in seconds and the (augmented)
                                    clip's RMS level in dBFS (``features.level_db``; shards written
                                    before it have 2 columns, and :meth:`FlowData.batch` gives NaN)
-    shard_00000.json               written last: the shard is complete (kept / rejected / render time)
+    shard_00000.json               written last: the shard is complete (kept / rejected / render time, and
+                                   ``crashed``: each patch that killed its worker, by crash or hang)
     stats.json                     totals, renders per second, per-parameter means, mel mean
 
 Each shard draws from its own seed ``(seed, shard)``, so a killed run resumes at the first
@@ -28,7 +29,7 @@ import numpy as np
 
 from .._io import write_json, write_npy
 from ..errors import ConfigError
-from ..render import RenderPool
+from ..render import RenderPool, lost_reason, lost_worker_errors, watchdog
 from ..synths import SynthSpec
 from .features import CLIP_SECONDS, FEATURE_RATE, N_FRAMES, N_MELS, Augment, level_db, logmel
 
@@ -63,7 +64,8 @@ def _render_features(
     for unit, (note, duration) in zip(units, cond, strict=True):
         t0 = time.perf_counter()
         try:
-            audio = synth.render(spec.space.to_native(unit), note=int(note), duration=float(duration), seconds=float(duration) + release)
+            with watchdog(None if spec.timeout is None else spec.timeout + float(duration) + release):  # a hang kills this worker
+                audio = synth.render(spec.space.to_native(unit), note=int(note), duration=float(duration), seconds=float(duration) + release)
         except Exception:  # a patch the engine refuses is simply not in the dataset
             out.append(None)
             continue
@@ -132,9 +134,45 @@ class _Counter:
         return self.renders / max(time.perf_counter() - self.t0, 1e-9)
 
 
+def _render_tasks(pool: RenderPool, tasks: list[tuple[Any, ...]], crashed: list[dict[str, Any]],
+                  counter: _Counter) -> dict[int, list[tuple[np.ndarray, float] | None]]:
+    """Each task's features (see :func:`_render_features`). When a worker dies (a crash, or the
+    watchdog ending a hung render), the unfinished tasks are rerun one patch per task, so the patch
+    that killed it is found: it is rejected and recorded in ``crashed``, and its task's other patches
+    are kept. A resumed run therefore never replays it (the shard is written with the record)."""
+    isolate = tasks[0][0].timeout is not None  # the watchdog must never fire in this process
+    results: dict[int, list[tuple[np.ndarray, float] | None]] = {}
+    try:
+        for j, (feats, seconds) in pool.map(_render_features, tasks, isolate=isolate):
+            results[j] = feats
+            counter.add(feats, seconds)
+    except lost_worker_errors(False) as exc:
+        if "SIGINT" in str(exc):
+            raise KeyboardInterrupt from None
+        for j in (j for j in range(len(tasks)) if j not in results):
+            results[j] = [_render_alone(pool, tasks[j], k, crashed, counter, isolate) for k in range(len(tasks[j][1]))]
+    return results
+
+
+def _render_alone(pool: RenderPool, task: tuple[Any, ...], k: int, crashed: list[dict[str, Any]], counter: _Counter,
+                  isolate: bool) -> tuple[np.ndarray, float] | None:
+    """Patch ``k`` of ``task`` in a task of its own: its features, or None (recorded) when it kills its worker."""
+    spec, units, cond, seed, augment, min_lufs = task
+    try:
+        ((_, (feats, seconds)),) = list(pool.map(_render_features, [(spec, units[k : k + 1], cond[k : k + 1], seed + k, augment, min_lufs)],
+                                                 isolate=isolate))
+    except lost_worker_errors(False) as exc:
+        why = lost_reason(exc, None if spec.timeout is None else spec.timeout + float(cond[k][1]) + float(spec.render.get("release", 0.5)))
+        crashed.append({"unit": [round(float(u), 6) for u in units[k]], "note": int(cond[k][0]), "duration": round(float(cond[k][1]), 4), "why": why})
+        feats, seconds = [None], 0.0
+    counter.add(feats, seconds)
+    return feats[0]
+
+
 def _render_shard(spec: SynthSpec, pool: RenderPool, rng: np.random.Generator, want: int, augment: Augment | None, min_lufs: float,
-                  counter: _Counter) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Renders prior patches until ``want`` are kept: (units, log-mels, conditioning, rejected)."""
+                  counter: _Counter, crashed: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Renders prior patches until ``want`` are kept: (units, log-mels, conditioning, rejected). A
+    patch that kills its worker is rejected and appended to ``crashed``."""
     lo_note, hi_note = (int(v) for v in spec.render.get("note_range", (60, 60)))
     lo_dur, hi_dur = (float(v) for v in spec.render.get("duration_range", (1.0, 1.0)))
     units: list[np.ndarray] = []
@@ -146,10 +184,7 @@ def _render_shard(spec: SynthSpec, pool: RenderPool, rng: np.random.Generator, w
         cand = spec.space.sample(rng, m)
         cond = np.stack([rng.integers(lo_note, hi_note + 1, m), rng.uniform(lo_dur, hi_dur, m)], axis=1)
         tasks = [(spec, cand[s : s + _TASK], cond[s : s + _TASK], int(rng.integers(2**31)), augment, min_lufs) for s in range(0, m, _TASK)]
-        results: dict[int, list[tuple[np.ndarray, float] | None]] = {}
-        for j, (feats, seconds) in pool.map(_render_features, tasks):
-            results[j] = feats
-            counter.add(feats, seconds)
+        results = _render_tasks(pool, tasks, crashed, counter)
         for j in sorted(results):  # task order, so the shard does not depend on timing
             for k, feat in enumerate(results[j]):
                 if feat is None:
@@ -164,12 +199,14 @@ def _render_shard(spec: SynthSpec, pool: RenderPool, rng: np.random.Generator, w
 def _stats(out: Path, n_shards: int, counter: _Counter, workers: int) -> dict[str, Any]:
     data = FlowData(out)
     all_units = data.units()
-    total_rejected = sum(json.loads((out / f"shard_{i:05d}.json").read_text())["rejected"] for i in range(n_shards))
+    records = [json.loads((out / f"shard_{i:05d}.json").read_text()) for i in range(n_shards)]
+    total_rejected = sum(r["rejected"] for r in records)
     elapsed = time.perf_counter() - counter.t0
     return {
         "n": len(data),
         "rejected": total_rejected,
         "reject_rate": round(total_rejected / max(len(data) + total_rejected, 1), 4),
+        "crashed": sum(len(r.get("crashed", [])) for r in records),  # patches that killed their worker (crash or hang), in the shard records
         "wall_s_this_run": round(elapsed, 2),
         "renders_this_run": counter.renders,
         "renders_per_s_this_run": round(counter.renders / max(elapsed, 1e-9), 2),
@@ -206,11 +243,13 @@ def build_dataset(
     with RenderPool(workers) as pool:
         for i in (i for i in range(n_shards) if not done[i].exists()):
             shard_t0 = time.perf_counter()
-            arrays = _render_shard(spec, pool, np.random.default_rng([seed, i]), min(shard, n - i * shard), augment, min_lufs, counter)
+            crashed: list[dict[str, Any]] = []
+            arrays = _render_shard(spec, pool, np.random.default_rng([seed, i]), min(shard, n - i * shard), augment, min_lufs, counter, crashed)
             stem = out / f"shard_{i:05d}"
             for suffix, array in zip((".units.npy", ".mel.npy", ".cond.npy"), arrays[:3], strict=True):
                 write_npy(stem.with_suffix(suffix), array)
-            write_json(done[i], {"kept": len(arrays[0]), "rejected": arrays[3], "wall_s": round(time.perf_counter() - shard_t0, 2)}, indent=None)
+            write_json(done[i], {"kept": len(arrays[0]), "rejected": arrays[3], "wall_s": round(time.perf_counter() - shard_t0, 2),
+                                 "crashed": crashed}, indent=None)
     stats = _stats(out, n_shards, counter, workers)
     write_json(out / "stats.json", stats)
     return stats

@@ -8,6 +8,8 @@ and what it means, so a wrong one is refused with one line before anything rende
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -75,6 +77,13 @@ class Strategy:
                        weights=_weights(name, raw.get("loss", DEFAULT_WEIGHTS)), description=str(raw.get("description", "")))
         strategy._check_combination()
         return strategy
+
+    def definition(self) -> dict[str, Any]:
+        """What a search depends on: the strategy as JSON data, less its name and description."""
+        d = dataclasses.asdict(self)
+        for key in ("name", "description"):
+            d.pop(key)
+        return json.loads(json.dumps(d))  # type: ignore[no-any-return]
 
     def _check_combination(self) -> None:
         opt, prop = self.optimizer, self.proposer
