@@ -78,6 +78,8 @@ def load_audio(path: str | Path, *, max_seconds: float = 60.0) -> tuple[np.ndarr
     Raises :class:`TargetError` with one actionable line for every kind of bad file."""
     import soundfile as sf
 
+    if not 0 < max_seconds < np.inf:
+        raise ConfigError(f"--max-seconds must be a positive number of seconds, not {max_seconds}")
     path = Path(path)
     if not path.exists():
         raise TargetError(f"target not found: {path}")
@@ -221,8 +223,8 @@ def analyse(
     if duration is None:
         duration = estimate_duration(audio, sample_rate)
         duration_source = "estimated"
-    if not duration > 0:
-        raise TargetError(f"{name}: duration must be positive, got {duration}")
+    if not 0 < duration < np.inf:
+        raise TargetError(f"{name}: duration must be a positive number of seconds, got {duration}")
     return Target(
         audio=np.ascontiguousarray(audio, dtype=np.float32),
         sample_rate=sample_rate,

@@ -39,6 +39,9 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt as exc:
             click.echo(f"hybridmatch: {exc}" if isinstance(exc, Interrupted) else "hybridmatch: interrupted", err=True)
             sys.exit(130)
+        except OSError as exc:  # the machine's, not the input's: a full disk, a folder that went away
+            click.echo(f"hybridmatch: error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", err=True)
+            sys.exit(2)
         except Exception as exc:  # a bug: one line unless HYBRIDMATCH_DEBUG asks for the traceback
             if os.environ.get("HYBRIDMATCH_DEBUG"):
                 raise
@@ -48,7 +51,24 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group()
+class _OneLineErrors(click.Group):
+    """Usage errors (an unknown option, ``--budget nan``) as one line and exit code 2, like every
+    other bad input, instead of click's usage block."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("standalone_mode", None)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as exc:
+            click.echo(f"hybridmatch: error: {exc.format_message()}", err=True)
+            sys.exit(2)
+        except click.Abort:
+            click.echo("hybridmatch: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_OneLineErrors)
 @click.version_option(package_name="hybridmatch")
 def main() -> None:
     """Reverse sound design: find synth patches that recreate a recording."""

@@ -67,8 +67,16 @@ def claim(out: Path, identity: dict[str, Any], *, force: bool = False) -> bool:
     """Makes ``out`` this job's folder; returns whether it already holds this job's renders (resume).
 
     A folder holding another job's files (or files with no ``job.json``) is refused with a
-    ConfigError naming what differs, unless ``force``: then those files are removed first."""
-    out.mkdir(parents=True, exist_ok=True)
+    ConfigError naming what differs, unless ``force``: then those files are removed first. An
+    ``out`` that cannot be a folder (a file, a read-only place) is a ConfigError too."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".hybridmatch-write-test").touch()
+        (out / ".hybridmatch-write-test").unlink()
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
     present = [name for name in OUTPUTS if (out / name).exists()]
     saved = _saved(out / "job.json")
     if saved == identity:

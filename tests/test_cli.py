@@ -5,6 +5,7 @@ import subprocess
 import sys
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -47,8 +48,38 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     (tmp / "old-key.toml").write_text('[optimizer]\nname = "cma"\nspread = true\n')
     (tmp / "bad-type.toml").write_text('[proposer]\nname = "random"\nn = "64"\n[optimizer]\nname = "cma"\n')
     (tmp / "a-folder.wav").mkdir()
+    (tmp / "bad-weight.toml").write_text('[optimizer]\nname = "cma"\n[loss]\nmss = "heavy"\n')
+    (tmp / "bad-proposer-option.toml").write_text('[proposer]\nname = "cnf"\nn = 8\n[proposer.options]\nsteps = "many"\n[optimizer]\nname = "cma"\n')
+    (tmp / "bad-modes.toml").write_text('[optimizer]\nname = "cma"\nmodes = 1.5\n')
+    (tmp / "not-a-table.toml").write_text('optimizer = "cma"\n')
+    checkpoint = ROOT / "hybridmatch" / "ml" / "checkpoints" / "dexed.pt"
+    (tmp / "other-ckpt.toml").write_text(f'[proposer]\nname = "cnf"\nn = 8\n[proposer.options]\ncheckpoint = "{checkpoint}"\n[optimizer]\nname = "cma"\n')
+    write(tmp / "sampled.wav", sine(440, 0.5))
+    (tmp / "sampled.json").write_text('{"synth": "toy", "params": {')
+    (tmp / "a-file").write_text("not a folder\n")
     okp = str(ok)
+    toy = ["--synth", "toy", "--strategy", "cma"]
     return {
+        "budget 0": (["run", okp, *toy, "--budget", "0"], "--budget must be at least 1"),
+        "negative budget": (["run", okp, *toy, "--budget", "-5"], "--budget must be at least 1"),
+        "NaN budget": (["run", okp, *toy, "--budget", "nan"], "Invalid value for '--budget'"),
+        "NaN max-seconds": (["run", okp, *toy, "--max-seconds", "nan"], "--max-seconds must be a positive number"),
+        "zero max-seconds": (["run", okp, *toy, "--max-seconds", "0"], "--max-seconds must be a positive number"),
+        "NaN duration": (["run", okp, *toy, "--duration", "nan"], "duration must be a positive number"),
+        "infinite duration": (["run", okp, *toy, "--duration", "inf"], "duration must be a positive number"),
+        "note out of range": (["run", okp, *toy, "--note", "200"], "outside MIDI 0-127"),
+        "no workers": (["run", okp, *toy, "--workers", "0"], "--workers must be at least 1"),
+        "keep 0": (["run", okp, *toy, "--keep", "0"], "--keep must be at least 1"),
+        "unknown refine": (["run", okp, *toy, "--refine", "pitch"], "Invalid value for '--refine'"),
+        "unknown option": (["run", okp, *toy, "--budgett", "4"], "No such option"),
+        "ill-typed loss weight": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "bad-weight.toml")], "[loss] must map objectives to weights"),
+        "ill-typed proposer option": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "bad-proposer-option.toml")], "steps"),
+        "ill-typed modes": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "bad-modes.toml")], "modes"),
+        "optimizer not a table": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "not-a-table.toml")], "[optimizer] table"),
+        "checkpoint for another config": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "other-ckpt.toml")], "another parameter space"),
+        "malformed stem json": (["run", str(tmp / "sampled.wav"), *toy], "sampled.json: not a valid JSON file"),
+        "out is a file": (["run", okp, *toy, "--out", str(tmp / "a-file")], "is a file, not a folder"),
+        "out on a read-only filesystem": (["run", okp, *toy, "--out", "/sys/hybridmatch-out"], "cannot write there"),
         "hostile strategy name": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "hostile-name.toml")], "strategy name '../../x'"),
         "hostile config name": (["run", okp, "--synth", "toy", "--config", str(tmp / "hostile-config.toml")], "synth config name '../x'"),
         "bad optimizer option": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "bad-option.toml")], "bad options"),
@@ -107,15 +138,70 @@ def test_ml_commands_reject_bad_input_in_one_line(tmp_path):
 def test_bad_input_corpus_exits_2_with_one_line_and_writes_nothing(tmp_path):
     cases = _bad_inputs(tmp_path)
     runner = CliRunner()
+    assert len(cases) >= 45
     for name, (args, needle) in cases.items():
-        out = tmp_path / f"out-{name.replace(' ', '_')}"
-        result = runner.invoke(main, [*args, "--out", str(out), "--quiet", "--budget", "4"])
+        out = Path(args[args.index("--out") + 1]) if "--out" in args else tmp_path / f"out-{name.replace(' ', '_')}"
+        before = out.read_bytes() if out.is_file() else None
+        extra = [] if "--budget" in args else ["--budget", "4"]
+        result = runner.invoke(main, [*args, "--out", str(out), "--quiet", *extra])
         assert result.exit_code == 2, (name, result.output)
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("hybridmatch: error:"), (name, result.output)
         assert needle in lines[0], (name, lines[0])
         assert "Traceback" not in result.output
-        assert not out.exists(), name
+        assert out.read_bytes() == before if before is not None else not out.exists(), name
+
+
+def test_unusual_but_valid_sources_and_names_are_matched(tmp_path):
+    """8 and 96 kHz, 24-bit PCM, a unicode stem and a 200-character stem: each is resampled or read
+    and matched into its own folder."""
+    cases = {
+        "eight-k.wav": (sine(440, 0.5, sr=8000), 8000, {}),
+        "ninety-six-k.wav": (sine(440, 0.5, sr=96000), 96000, {}),
+        "pcm24.wav": (sine(440, 0.5), SR, {"subtype": "PCM_24"}),
+        "ça-sonne-音.wav": (sine(440, 0.5), SR, {}),
+        ("x" * 200) + ".wav": (sine(440, 0.5), SR, {}),
+    }
+    runner = CliRunner()
+    for name, (audio, rate, kw) in cases.items():
+        path = write(tmp_path / name, audio, rate, **kw)
+        out = tmp_path / "out" / path.stem
+        result = runner.invoke(main, ["run", str(path), "--synth", "toy", "--strategy", "cma", "--budget", "8", "--keep", "2",
+                                      "--workers", "1", "--out", str(out), "--quiet"])
+        assert result.exit_code == 0, (name, result.output)
+        res = json.loads((out / "results.json").read_text())
+        assert res["target"] == path.stem and res["renders"] == 8 and res["candidates"], name
+
+
+def test_an_output_folder_continues_only_its_own_job(tmp_path):
+    """The same job again resumes (nothing re-rendered); another job is refused in one line with the
+    folder untouched; --force replaces it and leaves no stale preset from the longer set before."""
+    t = write(tmp_path / "t.wav", sine(330, 0.5))
+    out = tmp_path / "out"
+    runner = CliRunner()
+
+    def run(*extra: str) -> Any:
+        return runner.invoke(main, ["run", str(t), "--synth", "toy", "--strategy", "random", "--budget", "24", "--workers", "1",
+                                    "--out", str(out), "--quiet", *extra])
+
+    assert run("--keep", "6").exit_code == 0
+    first = json.loads((out / "results.json").read_text())
+    archive = (out / "archive.jsonl").read_bytes()
+    assert len(first["candidates"]) >= 3 and first["job"]["seed"] == 0 and first["job"]["strategy"] == "random"
+    again = run("--keep", "6")
+    assert again.exit_code == 0 and (out / "archive.jsonl").read_bytes() == archive  # resumed: the budget was already spent
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    other = run("--seed", "1")
+    lines = [line for line in other.output.splitlines() if line.strip()]
+    assert other.exit_code == 2 and len(lines) == 1 and "holds another job's results (seed differ)" in lines[0] and "--force" in lines[0]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    forced = run("--seed", "1", "--keep", "1", "--force")
+    assert forced.exit_code == 0, forced.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["job"]["seed"] == 1 and len(res["candidates"]) == 1
+    assert sorted(p.name for p in (out / "presets").iterdir()) == ["01.json"]
+    assert sorted(p.name for p in (out / "renders").iterdir()) == ["01.wav", "target.wav"]
+    assert len((out / "archive.jsonl").read_text().splitlines()) == 24
 
 
 def test_describe_refuses_a_file_that_is_not_a_plugin(tmp_path):
