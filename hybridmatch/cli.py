@@ -56,9 +56,9 @@ class _OneLineErrors(click.Group):
     other bad input, instead of click's usage block."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.pop("standalone_mode", None)
+        kwargs["standalone_mode"] = False  # click's errors come back here instead of being printed with the usage
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(*args, **kwargs)
         except click.ClickException as exc:
             click.echo(f"hybridmatch: error: {exc.format_message()}", err=True)
             sys.exit(2)

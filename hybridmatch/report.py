@@ -95,15 +95,12 @@ def _pareto(archive_objectives: np.ndarray, chosen: Sequence[dict[str, Any]], ke
 
 
 def _archive_points(path: Path, keys: tuple[str, str], archive: Any = None) -> np.ndarray:
-    """Both objectives of every successful render: from ``archive`` when given, else read from ``path``."""
-    from .search import Archive
+    """Both objectives of every successful render: from ``archive`` when given, else streamed from ``path``."""
+    from .search import read_objectives
 
     if archive is None:
-        if not path.exists():
-            return np.zeros((0, 2))
-        archive = Archive.load(path)
-    entries = [e for e in archive.entries if e.error is None]
-    return np.array([[e.objectives[keys[0]], e.objectives[keys[1]]] for e in entries]).reshape(-1, 2)
+        return read_objectives(path, keys) if path.exists() else np.zeros((0, 2))
+    return np.array([[e.objectives[keys[0]], e.objectives[keys[1]]] for e in archive.entries if e.error is None]).reshape(-1, 2)
 
 
 def _fmt(value: Any) -> str:

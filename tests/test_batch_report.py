@@ -53,7 +53,7 @@ def test_batch_killed_with_sigkill_resumes_without_losing_a_target_or_a_render(t
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
-            if (first / "results.json").exists() and (second / "archive.jsonl").exists() and len(_read_lines(second / "archive.jsonl")) >= 40:
+            if (first / "results.json").exists() and (second / "archive.jsonl").exists() and len(list(_read_lines(second / "archive.jsonl"))) >= 40:
                 break
             time.sleep(0.02)
         assert proc.poll() is None, "the batch finished before it could be killed"
@@ -64,13 +64,13 @@ def test_batch_killed_with_sigkill_resumes_without_losing_a_target_or_a_render(t
             os.killpg(proc.pid, signal.SIGKILL)
     assert not (second / "results.json").exists()
     done_before = (first / "results.json").read_bytes()
-    archived_before = _read_lines(second / "archive.jsonl")
+    archived_before = list(_read_lines(second / "archive.jsonl"))
     assert 40 <= len(archived_before) < budget
 
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     assert (first / "results.json").read_bytes() == done_before  # complete targets are skipped, not redone
-    archived_after = _read_lines(second / "archive.jsonl")
+    archived_after = list(_read_lines(second / "archive.jsonl"))
     assert archived_after[: len(archived_before)] == archived_before  # every render from before the kill is kept
     resumed = json.loads((second / "results.json").read_text())
     assert resumed["analysis"]["refined"]  # the length was estimated; the resumed run kept the choice made before the kill

@@ -9,7 +9,17 @@ import pytest
 from hybridmatch.objectives import PENALTY
 from hybridmatch.render import RenderJob, RenderPool, evaluate_units
 from hybridmatch.sampling import sample_patch
-from hybridmatch.search import OPTIMIZERS, Archive, OptimizerSpec, load_strategy, pareto_ranks, search, select_diverse
+from hybridmatch.search import (
+    OPTIMIZERS,
+    Archive,
+    OptimizerSpec,
+    ProposerSpec,
+    Strategy,
+    load_strategy,
+    pareto_ranks,
+    search,
+    select_diverse,
+)
 from hybridmatch.synths import SynthSpec
 from tests.conftest import ROOT
 
@@ -133,7 +143,6 @@ def test_optimizer_registry_covers_the_issue_list():
 
 
 def test_cma_recovers_a_one_oscillator_toy_patch(tmp_path):
-    from hybridmatch.search import Strategy
     from hybridmatch.space import ParamSpace
 
     space = ParamSpace.from_dict({"param": [
@@ -210,7 +219,6 @@ def test_refine_replaces_a_misread_held_length_and_a_resumed_run_keeps_it(toy_sp
     from hybridmatch.cli import run as cli_run
     from hybridmatch.engine import REFINE, run_match
     from hybridmatch.errors import ConfigError
-    from hybridmatch.search import Strategy
 
     audio, _ = sample_patch(toy_spec, seed=5, note=60, duration=0.3, seconds=0.6)
     target = Target(audio, toy_spec.sample_rate, note=60, duration=0.45, note_source="estimated", duration_source="estimated")
@@ -253,7 +261,6 @@ def test_refine_replaces_a_misread_held_length_and_a_resumed_run_keeps_it(toy_sp
 def test_a_bad_proposer_option_is_one_config_error(toy_spec, options, message):
     """A misspelt or ill-typed [proposer.options] entry fails the strategy's check, before any render."""
     from hybridmatch.errors import ConfigError
-    from hybridmatch.search import Strategy
 
     raw = {"name": "s", "optimizer": {"name": "cma"}, "proposer": {"name": "cnf", "n": 8, "options": {"guidance": 1.0, "steps": 4}}}
     Strategy.from_dict(raw).check(toy_spec.space)
@@ -298,7 +305,6 @@ def test_a_latent_search_walks_the_flows_noise_from_its_best_sample(toy_job):
 ])
 def test_a_bad_optimizer_setting_is_one_config_error(optimizer, proposer, message):
     from hybridmatch.errors import ConfigError
-    from hybridmatch.search import Strategy
 
     with pytest.raises(ConfigError, match=message):
         Strategy.from_dict({"name": "s", "optimizer": optimizer, "proposer": {"name": proposer, "n": 8}})
@@ -312,7 +318,6 @@ def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(t
     from hybridmatch.audio import Target
     from hybridmatch.engine import run_match
     from hybridmatch.identity import claim, job_identity
-    from hybridmatch.search import Strategy
 
     audio, _ = sample_patch(toy_spec, seed=5, note=60, duration=0.3, seconds=0.6)
     job = RenderJob(toy_spec, audio, 60, 0.3)
@@ -342,3 +347,41 @@ def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(t
     again = run_match(target, toy_spec, strategy, budget=40, keep=4, out_dir=tmp_path / "honest", report=False,
                       pool=RenderPool(1, backend="sequential"))
     assert [c["archive_index"] for c in again["candidates"]] == select_diverse(honest.entries, toy_spec.space, keep=4)
+
+
+def test_an_archive_is_read_one_line_at_a_time_and_a_cut_tail_is_repaired(toy_job, tmp_path):
+    """A kill can cut the last line: reading stops before it, and reopening to append truncates it."""
+    from hybridmatch.search import read_objectives
+
+    evals = evaluate_units(toy_job, toy_job.spec.space.sample(np.random.default_rng(2), 5))
+    archive = Archive(tmp_path / "a.jsonl")
+    archive.extend(evals, origin="random")
+    archive.close()
+    whole = (tmp_path / "a.jsonl").read_bytes()
+    (tmp_path / "a.jsonl").write_bytes(whole + b'{"i": 5, "unit": [0.1, ')  # the cut
+    objectives = read_objectives(tmp_path / "a.jsonl", ("mss", "wmfcc"))
+    assert objectives.tolist() == [[e.objectives["mss"], e.objectives["wmfcc"]] for e in evals]
+    reopened = Archive(tmp_path / "a.jsonl", append=True)
+    reopened.extend(evals[:1], origin="again")
+    reopened.close()
+    assert (tmp_path / "a.jsonl").read_bytes().startswith(whole) and len(Archive.load(tmp_path / "a.jsonl")) == 6
+
+
+def test_a_proposal_only_search_draws_in_chunks(toy_job, tmp_path, monkeypatch):
+    """Memory does not grow with the budget: a proposer is asked for at most DRAW patches at a time."""
+    from hybridmatch.search import _match
+
+    asked = []
+    real = _match.propose
+
+    def counting(name, space, n, rng, **context):
+        asked.append(n)
+        return real(name, space, n, rng, **context)
+
+    monkeypatch.setattr(_match, "DRAW", 8)
+    monkeypatch.setattr(_match, "propose", counting)
+    strategy = Strategy("random-only", OptimizerSpec("none"), ProposerSpec("random", 8))
+    archive = Archive(tmp_path / "a.jsonl")
+    search(toy_job, strategy, RenderPool(1, backend="sequential"), archive, budget=20, seed=1, batch=4)
+    archive.close()
+    assert asked == [8, 8, 4] and len(archive) == 20

@@ -1,6 +1,6 @@
 """Search: optimizer adapters, proposers, strategies, the archive and Pareto selection."""
 
-from ._archive import Archive
+from ._archive import Archive, read_objectives
 from ._match import ROUND, SearchResult, search
 from ._optimizers import OPTIMIZERS, make_optimizer, register_optimizer
 from ._pareto import fronts, pareto_ranks, returned_set, select_diverse
@@ -22,6 +22,7 @@ __all__ = [
     "fronts",
     "pareto_ranks",
     "propose",
+    "read_objectives",
     "refine_analysis",
     "refine_cost",
     "register_optimizer",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from ..render import Evaluation
 
-__all__ = ["Archive"]
+__all__ = ["Archive", "read_objectives"]
 
 
 class Archive:
@@ -79,27 +79,33 @@ class Archive:
         return archive
 
 
-def _read_lines(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
-    """The intact records of an archive. A line cut by a kill ends the file (everything before it was
-    fsynced); with ``repair`` the cut tail is truncated away so that appending continues cleanly."""
-    records: list[dict[str, Any]] = []
-    with open(path, "rb") as fh:
-        data = fh.read()
+def _read_lines(path: Path, *, repair: bool = False) -> Iterator[dict[str, Any]]:
+    """The intact records of an archive, read one line at a time (memory: one record). A line cut by
+    a kill ends the file (everything before it was fsynced); with ``repair`` the cut tail is truncated
+    away, once the records are read, so that appending continues cleanly."""
     good, unterminated = 0, False
-    lines = data.split(b"\n")
-    for k, line in enumerate(lines):
-        last = k == len(lines) - 1
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-            unterminated = last
-        good += len(line) + (0 if last else 1)
-    if repair and good < len(data):
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    break
+                yield record
+            good += len(line)
+            unterminated = not line.endswith(b"\n")
+    if not repair:
+        return
+    if good < path.stat().st_size:
         with open(path, "r+b") as fh:
             fh.truncate(good)
-    elif repair and unterminated:  # a whole record whose newline was not written yet
+    elif unterminated:  # a whole record whose newline was not written yet
         with open(path, "ab") as fh:
             fh.write(b"\n")
-    return records
+
+
+def read_objectives(path: str | Path, keys: Sequence[str]) -> np.ndarray:
+    """The ``keys`` objectives of every successful render in an archive file, shape ``(n, len(keys))``,
+    without holding the renders themselves (the report's scatter of a run of any size)."""
+    rows = [[rec["objectives"][k] for k in keys] for rec in _read_lines(Path(path)) if rec.get("error") is None]
+    return np.array(rows, dtype=np.float64).reshape(-1, len(keys))
