@@ -92,8 +92,7 @@ def batch(
     strategy.check(spec.space)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
-    display = None if quiet else progress_display()  # one display: the overall bar and each target's bar
-    if display is not None:
+    if (display := None if quiet else progress_display()) is not None:  # one display: the overall bar and each target's bar
         display.start()
     overall = Progress(len(files), quiet=quiet, label="batch", display=display)
     t0 = time.perf_counter()
@@ -103,8 +102,7 @@ def batch(
 
     def match_one(pool: RenderPool, path: Path, run_dir: Path) -> dict[str, Any]:
         target = load_target(path, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
-        done = _complete(run_dir, job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine))
-        if done is not None:
+        if (done := _complete(run_dir, job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine))) is not None:
             return done
         progress = Progress(budget, quiet=quiet, label=target.name, display=display)
         try:
@@ -128,8 +126,7 @@ def batch(
         overall.close()
         if display is not None:
             display.stop()
-    save()
-    return rows
+    return rows  # saved after every target
 
 
 def _save(out: Path, rows: list[dict[str, Any]], *, folder: Path, spec: SynthSpec, strategy: Strategy, budget: int, seed: int,

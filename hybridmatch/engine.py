@@ -73,18 +73,15 @@ def run_match(
     refine: str = "length",
     on_written: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Matches ``target`` on ``pool`` and writes presets, renders, ``results.json`` and ``report.html``
-    into ``out_dir``; returns the ``results.json`` content.
+    """Matches ``target`` on ``pool`` into ``out_dir`` (presets, renders, ``results.json``,
+    ``report.html``); returns the ``results.json`` content.
 
     ``archive.jsonl`` is appended during the search; every other file is written atomically at the
-    end (also after Ctrl-C, with the best set so far). ``on_progress`` is called with the archive
-    after every batch of renders. A folder that holds this same job (``job.json``, see
-    :mod:`hybridmatch.identity`) is continued: its archived renders count against the budget and seed
-    the optimizers (how a killed run resumes). A folder holding another job is refused, or with
-    ``force`` cleared first.
-    ``reference`` (the known answer's native params) is rendered and scored as ``results["reference"]``.
-    ``refine`` (one of ``REFINE``) lets probe renders replace an estimated length or note.
-    ``on_written`` gets the results once ``results.json`` is written, also when Ctrl-C follows."""
+    end, also after Ctrl-C. ``on_progress`` gets the archive after every batch of renders. A folder
+    holding this same job (``job.json``, :mod:`hybridmatch.identity`) is continued, its renders
+    counted; one holding another job is refused, or cleared first with ``force``. ``reference`` (the
+    known answer's native params) is scored as ``results["reference"]``. ``refine`` (one of ``REFINE``)
+    lets probe renders replace an estimated length or note. ``on_written`` gets the written results."""
     _check_options(budget, keep, refine)
     strategy.check(spec.space)  # e.g. a missing checkpoint or a bad optimizer option fails here, before anything is written
     out = Path(out_dir)

@@ -167,6 +167,7 @@ def _param_table(res: Mapping[str, Any]) -> str:
 
 def _status(res: Mapping[str, Any]) -> str:
     status = '<p class="bad">Interrupted: this is the best set found before the stop.</p>' if res.get("interrupted") else ""
+    status += "".join(f'<p class="bad">Skipped {html.escape(why)}</p>' for why in res.get("skipped", []))
     analysis = res.get("analysis") or {}
     if analysis.get("refined"):
         est, tried = analysis["estimated"], len(analysis["hypotheses"])

@@ -120,6 +120,26 @@ def _chromium() -> str:
     return exe
 
 
+def test_batch_skips_only_the_same_job_and_refuses_another_per_target(tmp_path, toy_spec):
+    """A finished target is skipped only under the same job; a target folder left by another seed is
+    an error row (the others go on), and ``force`` redoes it."""
+    from hybridmatch.search import load_strategy
+
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "a.wav", sine(330, 0.5))
+    strategy = load_strategy(ROOT / "strategies" / "random.toml")
+    kw = {"out": tmp_path / "out", "budget": 8, "keep": 2, "quiet": True}
+    first = batch(tmp_path / "in", toy_spec, strategy, **kw)
+    stamp = (tmp_path / "out" / "a" / "results.json").stat().st_mtime_ns
+    assert [r["status"] for r in first] == ["done"]
+    assert batch(tmp_path / "in", toy_spec, strategy, **kw) == first  # skipped: read back, not rerun
+    assert (tmp_path / "out" / "a" / "results.json").stat().st_mtime_ns == stamp
+    other = batch(tmp_path / "in", toy_spec, strategy, seed=1, **kw)
+    assert other[0]["status"] == "error" and "holds another job's results (seed differ)" in other[0]["error"]
+    forced = batch(tmp_path / "in", toy_spec, strategy, seed=1, force=True, **kw)
+    assert forced[0]["status"] == "done" and json.loads((tmp_path / "out" / "a" / "results.json").read_text())["job"]["seed"] == 1
+
+
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     from hybridmatch.audio import analyse
@@ -144,6 +164,28 @@ def test_report_is_self_contained(toy_run):
     assert "RMS similarity" in page and f"{res['candidates'][0]['rms_cosine']:.4f}" in page
     for c in res["candidates"]:
         assert f'href="./{c["preset"]}"' in page and (out / c["preset"]).exists()
+
+
+def test_a_report_that_fails_is_recorded_and_the_result_kept(toy_run, tmp_path, monkeypatch):
+    """results.json is written before the report; a report that raises is listed in ``skipped``,
+    and a report drawn for a result with skips shows them."""
+    import shutil
+
+    from hybridmatch import report as report_module
+    from hybridmatch.engine import report_or_skip
+
+    out, res = toy_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "report.html").unlink()
+    monkeypatch.setattr(report_module, "write_report", lambda *a, **k: (_ for _ in ()).throw(MemoryError("no room to draw")))
+    results = json.loads((copy / "results.json").read_text())
+    report_or_skip(copy, results)
+    assert json.loads((copy / "results.json").read_text())["skipped"] == ["report: MemoryError: no room to draw"]
+    assert not (copy / "report.html").exists()
+    monkeypatch.undo()
+    report_module.write_report(copy, results={**results, "skipped": ["reference: <the known answer's render failed>"]})
+    assert "Skipped reference: &lt;the known answer&#x27;s render failed&gt;" in (copy / "report.html").read_text()
 
 
 def test_report_renders_in_headless_chromium(toy_run, tmp_path):
