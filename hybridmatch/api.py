@@ -51,7 +51,8 @@ def match(
     synth: str = "vital",
     config: str | None = None,
     strategy: str = "auto",
-    budget: int = 500,
+    budget: int | None = None,
+    time: float | None = None,
     workers: int = 1,
     keep: int = 8,
     seed: int = 0,
@@ -71,29 +72,36 @@ def match(
     ``hybridmatch-out/<stem>``). ``note`` and ``duration`` (seconds held) are estimated when None.
     A ``<stem>.json`` beside the target from ``hybridmatch sample`` is scored as the known answer.
     An ``out`` that holds this same job continues it; one that holds another job is refused unless ``force``.
+    ``budget`` is the renders to spend (500 by default); ``time`` instead gives the whole match that
+    many seconds, counted from this call, with ``budget`` (no cap by default) as an upper bound.
     Bad input raises a :class:`~hybridmatch.errors.HybridMatchError` before anything is written."""
     from .audio import load_target
     from .catalog import resolve_strategy, resolve_synth
-    from .engine import report_or_skip, run_match
+    from .engine import default_budget, report_or_skip, run_match
     from .errors import TargetError
     from .progress import Progress
     from .render import RenderPool
     from .sampling import known_answer
+    from .search import Deadline
 
+    deadline = Deadline.start(time) if time is not None else None  # the clock starts before anything is loaded
+    budget = default_budget(budget, time)
     spec = resolve_synth(synth, config)
     strat = resolve_strategy(strategy, spec)
     tgt = load_target(target, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
     if out is None and Path(target).stem in ("", ".", ".."):
         raise TargetError(f"{target}: give --out; the file's stem cannot name an output folder")
     out_dir = Path(out) if out is not None else Path("hybridmatch-out") / Path(target).stem
-    progress = Progress(budget, quiet=quiet, label=tgt.name)
+    progress = Progress(budget, quiet=quiet, label=tgt.name, deadline=deadline)
     written: dict[str, Any] = {}
     try:
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
             run_match(tgt, spec, strat, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=out_dir, on_progress=progress,
-                      reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update, force=force)
+                      reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update, force=force,
+                      deadline=deadline)
     finally:
         progress.close()
         if report and written and all(c["preset"] is not None for c in written["candidates"]):
             report_or_skip(out_dir, written)  # drawn once the pool is closed: after Ctrl-C its dying workers can interrupt nothing more
     return MatchResult(out_dir, written)  # results.json as written, with a report that failed recorded as skipped
+

@@ -23,14 +23,14 @@ from typing import Any
 
 from ._io import write_json
 from .audio import find_audio, load_target
-from .engine import run_match
+from .engine import default_budget, run_match
 from .errors import HybridMatchError, Interrupted
 from .identity import job_identity
 from .progress import Progress, progress_display
 from .render import RenderPool
 from .report import write_index
 from .sampling import known_answer
-from .search import Strategy
+from .search import Deadline, Strategy
 from .synths import SynthSpec
 
 __all__ = ["batch", "run_dir_for"]
@@ -73,7 +73,8 @@ def batch(
     strategy: Strategy,
     *,
     out: str | Path,
-    budget: int = 500,
+    budget: int | None = None,
+    time_limit: float | None = None,
     workers: int = 1,
     keep: int = 8,
     seed: int = 0,
@@ -86,8 +87,9 @@ def batch(
     refine: str = "length",
     force: bool = False,
 ) -> list[dict[str, Any]]:
-    """Matches every target under ``folder``; returns one row per file (also in ``OUT/batch.json``)."""
-    folder, out = Path(folder), Path(out)
+    """Matches every target under ``folder``; returns one row per file (also in ``OUT/batch.json``).
+    ``budget`` and ``time_limit`` (seconds) apply to each target, as in :func:`hybridmatch.match`."""
+    folder, out, budget = Path(folder), Path(out), default_budget(budget, time_limit)  # a bad --time fails here, before any target
     files = find_audio(folder, recursive=True, exclude=out)
     strategy.check(spec.space)
     out.mkdir(parents=True, exist_ok=True)
@@ -101,15 +103,13 @@ def batch(
         _save(out, rows, folder=folder, spec=spec, strategy=strategy, budget=budget, seed=seed, wall_s=time.perf_counter() - t0)
 
     def match_one(pool: RenderPool, path: Path, run_dir: Path) -> dict[str, Any]:
+        deadline = Deadline.start(time_limit) if time_limit is not None else None
         target = load_target(path, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
-        if (done := _complete(run_dir, job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine))) is not None:
+        if (done := _complete(run_dir, job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine, time_limit=time_limit))) is not None:
             return done
-        progress = Progress(budget, quiet=quiet, label=target.name, display=display)
-        try:
+        with Progress(budget, quiet=quiet, label=target.name, display=display, deadline=deadline) as progress:
             return run_match(target, spec, strategy, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=run_dir, on_progress=progress,
-                             force=force, reference=known_answer(path, spec), refine=refine)
-        finally:
-            progress.close()
+                             force=force, reference=known_answer(path, spec), refine=refine, deadline=deadline)
 
     try:
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
@@ -118,8 +118,7 @@ def batch(
                 save()
                 overall.update(k + 1, f"{rows[-1]['file']}: {rows[-1]['status']}")
     except KeyboardInterrupt:
-        rows.append({"file": str(files[len(rows)].relative_to(folder)) if len(rows) < len(files) else "", "status": "interrupted",
-                     "error": "stopped by the user; run the same command again to resume"})
+        rows.append(_stopped(folder, files[len(rows)] if len(rows) < len(files) else None))
         save()
         raise Interrupted(f"interrupted; {out / 'batch.json'} records the targets done, and the same command resumes") from None
     finally:
@@ -127,6 +126,12 @@ def batch(
         if display is not None:
             display.stop()
     return rows  # saved after every target
+
+
+def _stopped(folder: Path, path: Path | None) -> dict[str, Any]:
+    """The row of the target Ctrl-C stopped (none when every target was done)."""
+    return {"file": str(path.relative_to(folder)) if path is not None else "", "status": "interrupted",
+            "error": "stopped by the user; run the same command again to resume"}
 
 
 def _save(out: Path, rows: list[dict[str, Any]], *, folder: Path, spec: SynthSpec, strategy: Strategy, budget: int, seed: int,

@@ -81,7 +81,9 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
         click.option("--config", default=None, help="synth config name in configs/synths, or a .toml path"),
         click.option("--strategy", default="auto", show_default=True,
                      help="strategy name in strategies/, or a .toml path; auto: cnf-cma (cnf-latent-sur for dexed), cma where no checkpoint ships"),
-        click.option("--budget", default=500, show_default=True, type=int, help="synth renders per target"),
+        click.option("--budget", default=None, type=int, help="synth renders per target  [default: 500; with --time, no cap]"),
+        click.option("--time", "time_limit", default=None, type=float,
+                     help="seconds for the whole match, instead of a render count (the renders then depend on the machine's speed)"),
         click.option("--workers", default=max(1, min(os.cpu_count() or 1, 8)), show_default="CPU cores", type=int,
                      help="render workers (local processes, or LocalCluster workers with --backend dask and no --scheduler)"),
         click.option("--keep", default=8, show_default=True, type=int, help="size of the returned set"),
@@ -111,13 +113,13 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
 @click.argument("target")
 @_match_options("output folder [default: ./hybridmatch-out/<target stem>]")
 @friendly
-def run(target: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
+def run(target: str, synth: str, config: str | None, strategy: str, budget: int | None, time_limit: float | None, workers: int, keep: int, note: str,
         duration: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool,
         force: bool) -> None:
     """Match TARGET (wav/flac/aiff/mp3) and write presets, renders and results.json."""
     from .api import match
 
-    matched = match(target, synth=synth, config=config, strategy=strategy, budget=budget, workers=workers, keep=keep, seed=seed, out=out,
+    matched = match(target, synth=synth, config=config, strategy=strategy, budget=budget, time=time_limit, workers=workers, keep=keep, seed=seed, out=out,
                     note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), refine=refine, max_seconds=max_seconds,
                     backend=backend, scheduler=scheduler, quiet=quiet, force=force)
     res, out_dir = matched.results, matched.out
@@ -141,8 +143,8 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int,
 @click.argument("folder")
 @_match_options("output tree [default: ./hybridmatch-out/<folder name>]")
 @friendly
-def batch(folder: str, synth: str, config: str | None, strategy: str, budget: int, workers: int, keep: int, note: str,
-          duration: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool,
+def batch(folder: str, synth: str, config: str | None, strategy: str, budget: int | None, time_limit: float | None, workers: int, keep: int,
+          note: str, duration: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool,
           force: bool) -> None:
     """Match every audio file under FOLDER into a mirrored output tree (resumable; bad files are reported, not fatal)."""
     from .batch import batch as run_batch
@@ -150,7 +152,7 @@ def batch(folder: str, synth: str, config: str | None, strategy: str, budget: in
     spec = resolve_synth(synth, config)
     strat = resolve_strategy(strategy, spec)
     out_dir = Path(out) if out else Path("hybridmatch-out") / Path(folder).resolve().name
-    rows = run_batch(folder, spec, strat, out=out_dir, budget=budget, workers=workers, keep=keep, seed=seed,
+    rows = run_batch(folder, spec, strat, out=out_dir, budget=budget, time_limit=time_limit, workers=workers, keep=keep, seed=seed,
                      note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), max_seconds=max_seconds,
                      backend=backend, scheduler=scheduler, quiet=quiet, refine=refine, force=force)
     bad = [r for r in rows if r["status"] != "done"]

@@ -37,12 +37,14 @@ from .errors import ConfigError, Interrupted
 from .identity import claim, job_identity
 from .objectives import PARETO_KEYS, TargetFeatures, score
 from .render import RenderJob, RenderPool
-from .search import Archive, SearchResult, Strategy, refine_analysis, refine_cost, search, select_diverse
+from .search import Archive, Deadline, SearchResult, Strategy, refine_analysis, refine_cost, search, select_diverse
 from .synths import SynthSpec, export_bank
 
-__all__ = ["REFINE", "VERIFY", "report_or_skip", "run_match"]
+__all__ = ["REFINE", "VERIFY", "default_budget", "report_or_skip", "run_match"]
 
 VERIFY = 3  # run re-renders VERIFY x keep shortlisted patches fresh and returns the best-scored diverse set of them
+DEFAULT_BUDGET = 500
+TIME_CAP = 1_000_000  # the renders a time-bounded match may make when no budget is given: in effect, none
 REFINE = ("length", "note+length", "note", "off")  # what run may re-choose by rendering probes (see run_match; the CLI's --refine)
 
 
@@ -72,6 +74,7 @@ def run_match(
     reference: Mapping[str, Any] | None = None,
     refine: str = "length",
     on_written: Callable[[dict[str, Any]], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> dict[str, Any]:
     """Matches ``target`` on ``pool`` into ``out_dir`` (presets, renders, ``results.json``,
     ``report.html``); returns the ``results.json`` content.
@@ -81,23 +84,21 @@ def run_match(
     holding this same job (``job.json``, :mod:`hybridmatch.identity`) is continued, its renders
     counted; one holding another job is refused, or cleared first with ``force``. ``reference`` (the
     known answer's native params) is scored as ``results["reference"]``. ``refine`` (one of ``REFINE``)
-    lets probe renders replace an estimated length or note. ``on_written`` gets the written results."""
+    lets probe renders replace an estimated length or note. ``on_written`` gets the written results.
+    ``deadline`` (``run --time``) ends the search in time for the verify pass, within ``budget``."""
     _check_options(budget, keep, refine)
     strategy.check(spec.space)  # e.g. a missing checkpoint or a bad optimizer option fails here, before anything is written
     out = Path(out_dir)
-    identity = job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine)
+    identity = job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine, time_limit=deadline.seconds if deadline else None)
     resume = claim(out, identity, force=force)
     job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
-    archive = Archive(out / "archive.jsonl", append=resume)
     t0 = time.perf_counter()
-    try:
+    with Archive(out / "archive.jsonl", append=resume) as archive:
         job, analysis, interrupted = _analyse_and_search(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine,
-                                                         resume=resume, on_progress=on_progress)
-    finally:
-        archive.close()
+                                                         resume=resume, on_progress=on_progress,
+                                                         deadline=replace(deadline, reserve=VERIFY * keep + 1, workers=pool.workers) if deadline else None)
     wall_s = time.perf_counter() - t0  # probing and search; not the final renders of the returned set
-    skipped: list[str] = []
-    returned, ref_audio, stopped = _verify_and_reference(job, pool, archive, keep, reference, skipped)
+    returned, ref_audio, stopped, skipped = _verify_and_reference(job, pool, archive, keep, reference)
     features = TargetFeatures(target.audio, spec.sample_rate)  # the final scores, the returned set's and the known answer's
     results = {**_summary(target, job, strategy, archive, analysis, budget=budget, seed=seed, wall_s=wall_s, interrupted=interrupted or stopped),
                "verified": returned.shortlisted,  # the shortlist rendered again (on new instances) to rank the set; not in the budget
@@ -133,6 +134,14 @@ def report_or_skip(out: Path, results: dict[str, Any], **drawn: Any) -> None:
             raise Interrupted(f"interrupted while drawing the report; {out / 'results.json'} is complete") from None
 
 
+def default_budget(budget: int | None, seconds: float | None) -> int:
+    """The render budget a match runs under: the one given; else 500, or no cap with a time limit
+    (which must be a positive number of seconds)."""
+    if seconds is not None:
+        Deadline.start(seconds)  # only its check
+    return budget if budget is not None else (TIME_CAP if seconds is not None else DEFAULT_BUDGET)
+
+
 def _check_options(budget: int, keep: int, refine: str) -> None:
     if budget < 1:
         raise ConfigError("--budget must be at least 1")
@@ -143,42 +152,45 @@ def _check_options(budget: int, keep: int, refine: str) -> None:
 
 
 def _analyse_and_search(target: Target, job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, out: Path, *, budget: int,
-                        seed: int, refine: str, resume: bool, on_progress: Callable[[Archive], None] | None) -> tuple[RenderJob, dict[str, Any], bool]:
+                        seed: int, refine: str, resume: bool, on_progress: Callable[[Archive], None] | None,
+                        deadline: Deadline | None) -> tuple[RenderJob, dict[str, Any], bool]:
     """The job searched under, the ``analysis`` record, and whether Ctrl-C stopped the search."""
     try:
         job, analysis = _choose_analysis(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine, resume=resume)
     except KeyboardInterrupt:  # stopped while probing: write what there is (nothing is searched)
         return job, {"refined": False, "reason": "interrupted while probing"}, True
-    result: SearchResult = search(job, strategy, pool, archive, budget=budget - analysis.get("spent", 0), seed=seed, on_batch=on_progress)
+    result: SearchResult = search(job, strategy, pool, archive, budget=budget - analysis.get("spent", 0), seed=seed, on_batch=on_progress,
+                                  deadline=deadline)
     return job, analysis, result.interrupted
 
 
-def _verify_and_reference(job: RenderJob, pool: RenderPool, archive: Archive, keep: int, reference: Mapping[str, Any] | None,
-                          skipped: list[str]) -> tuple[_Returned, np.ndarray | None, bool]:
+def _verify_and_reference(job: RenderJob, pool: RenderPool, archive: Archive, keep: int,
+                          reference: Mapping[str, Any] | None) -> tuple[_Returned, np.ndarray | None, bool, list[str]]:
     """The returned set (see :func:`_verify`), the known answer's audio (None when not given or not
-    rendered) and whether Ctrl-C stopped them. A crashed or hung render comes back failed (the pool
-    names it), so only Ctrl-C stops this phase: the set is then ranked by the search's own scores,
-    with no presets or renders. What was not done is appended to ``skipped``."""
+    rendered), whether Ctrl-C stopped them, and what was skipped. A crashed or hung render comes back
+    failed (the pool names it), so only Ctrl-C stops this phase: the set is then ranked by the
+    search's own scores, with no presets or renders."""
+    skipped: list[str] = []
     try:
         returned = _verify(job, pool, archive, keep)
     except KeyboardInterrupt:
         skipped += ["verify: interrupted (the set is ranked by the search's scores; no presets or renders were written)",
                     *(["reference: interrupted"] if reference is not None else [])]
-        return _Returned(select_diverse(archive.entries, job.spec.space, keep=keep), {}, 0), None, True
+        return _Returned(select_diverse(archive.entries, job.spec.space, keep=keep), {}, 0), None, True, skipped
     failures = sum(1 for i in returned.checked if returned.checked[i][0].error is not None)
     if failures:
         skipped.append(f"verify: {failures} of {returned.shortlisted} shortlisted patches failed to render again and were left out")
     if reference is None:
-        return returned, None, False
+        return returned, None, False, skipped
     try:
         audio = pool.render(job, job.spec.space.to_unit(reference)[None], with_presets=False)[0][0]
     except KeyboardInterrupt:
         skipped.append("reference: interrupted")
-        return returned, None, True
+        return returned, None, True, skipped
     if audio.size == 0:
         skipped.append("reference: the known answer's render failed")
-        return returned, None, False
-    return returned, audio, False
+        return returned, None, False, skipped
+    return returned, audio, False, skipped
 
 
 def _verify(job: RenderJob, pool: RenderPool, archive: Archive, keep: int) -> _Returned:

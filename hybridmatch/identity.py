@@ -3,7 +3,7 @@
 A run writes ``job.json`` into its folder before anything else: the target (a hash of its audio and
 the note and length it was given, or ``auto``), the synth (backend, config name and a hash of the
 space, sample rate and options), the strategy as data with the hash of any checkpoint it samples
-from, the seed, the budget and what ``--refine`` may re-choose. A later run into the same folder
+from, the seed, the budget (and ``--time``) and what ``--refine`` may re-choose. A later run into the same folder
 continues only that job (its archived renders count and seed the search); any other job is refused
 with one line, or, with ``force``, the folder's own files are removed first so none is left stale."""
 
@@ -45,7 +45,8 @@ def checkpoint_digest(strategy: Strategy, space: Any) -> str | None:
     return digest if critic is None or not critic.is_file() else f"{digest}+{hashlib.sha256(critic.read_bytes()).hexdigest()[:16]}"
 
 
-def job_identity(target: Target, spec: SynthSpec, strategy: Strategy, *, seed: int, budget: int, refine: str) -> dict[str, Any]:
+def job_identity(target: Target, spec: SynthSpec, strategy: Strategy, *, seed: int, budget: int, refine: str,
+                 time_limit: float | None = None) -> dict[str, Any]:
     """The job as plain data (see the module docstring); equal identities make the same renders."""
     return {
         "target": hashlib.sha1(np.ascontiguousarray(target.audio).tobytes()).hexdigest()[:16],
@@ -59,6 +60,7 @@ def job_identity(target: Target, spec: SynthSpec, strategy: Strategy, *, seed: i
         "checkpoint": checkpoint_digest(strategy, spec.space),
         "seed": seed,
         "budget": budget,
+        "time": time_limit,  # run --time: seconds for the whole run (then renders are not reproducible)
         "refine": refine,
     }
 

@@ -32,9 +32,11 @@ class Progress:
 
     LOG_EVERY = 30.0
 
-    def __init__(self, total: int, *, quiet: bool, label: str = "matching", display: Any = None) -> None:
+    def __init__(self, total: int, *, quiet: bool, label: str = "matching", display: Any = None, deadline: Any = None) -> None:
         self._t0 = self._logged = time.perf_counter()
-        self._total, self._label = total, label
+        self._deadline = deadline  # a search.Deadline: the bar counts seconds of it, not renders
+        self._total: int = round(deadline.seconds) if deadline is not None else total
+        self._label = f"{label} (s)" if deadline is not None else label
         self._own = display is None
         self._bar: Any = None if quiet else (display if display is not None else progress_display())
         self._log = not quiet and self._bar is None
@@ -64,7 +66,14 @@ class Progress:
             return
         best = archive.best()
         rate = len(archive) / max(time.perf_counter() - self._t0, 1e-9)
-        self.update(len(archive), f"loss {best.loss:.3f} mss {best.objectives['mss']:.2f} wmfcc {best.objectives['wmfcc']:.1f} | {rate:.1f} renders/s")
+        done = len(archive) if self._deadline is None else min(round(time.perf_counter() - self._deadline.at + self._deadline.seconds), self._total)
+        self.update(done, f"{len(archive)} renders, loss {best.loss:.3f} mss {best.objectives['mss']:.2f} wmfcc {best.objectives['wmfcc']:.1f} | {rate:.1f} renders/s")
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         if self._log and self._wrote and self._last is not None:

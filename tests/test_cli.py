@@ -69,6 +69,8 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "infinite duration": (["run", okp, *toy, "--duration", "inf"], "duration must be a positive number"),
         "note out of range": (["run", okp, *toy, "--note", "200"], "outside MIDI 0-127"),
         "no workers": (["run", okp, *toy, "--workers", "0"], "--workers must be at least 1"),
+        "NaN time": (["run", okp, *toy, "--time", "nan"], "--time must be a positive number of seconds"),
+        "negative time": (["run", okp, *toy, "--time", "-60"], "--time must be a positive number of seconds"),
         "keep 0": (["run", okp, *toy, "--keep", "0"], "--keep must be at least 1"),
         "unknown refine": (["run", okp, *toy, "--refine", "pitch"], "Invalid value for '--refine'"),
         "unknown option": (["run", okp, *toy, "--budgett", "4"], "No such option"),

@@ -215,11 +215,11 @@ def test_a_surrogate_trains_on_clean_renders_and_ranks_a_flows_samples(toy_spec,
     with pytest.raises(ConfigError, match="no surrogate checkpoint for config 'toy'"):  # a surrogate that is not there: refused before any render
         Strategy("s", OptimizerSpec("none"), ProposerSpec("cnf", options={"surrogate": str(tmp_path / "none.pt")})).check(toy_spec.space)
 
-    # compare records the surrogate with the flow: a retrained surrogate is another proposer
-    from hybridmatch.compare import _checkpoint
+    # a job records the surrogate with the flow: a retrained surrogate is another proposer
+    from hybridmatch.identity import checkpoint_digest
 
     def digest(**opts: str) -> str | None:
-        return _checkpoint(Strategy("s", OptimizerSpec("none"), ProposerSpec("cnf", options={"checkpoint": str(flow), **opts})), toy_spec.space)
+        return checkpoint_digest(Strategy("s", OptimizerSpec("none"), ProposerSpec("cnf", options={"checkpoint": str(flow), **opts})), toy_spec.space)
 
     ranked = digest(surrogate=str(critic))
     assert ranked and ranked.startswith(f"{digest()}+")

@@ -385,3 +385,26 @@ def test_a_proposal_only_search_draws_in_chunks(toy_job, tmp_path, monkeypatch):
     search(toy_job, strategy, RenderPool(1, backend="sequential"), archive, budget=20, seed=1, batch=4)
     archive.close()
     assert asked == [8, 8, 4] and len(archive) == 20
+
+
+def test_a_deadline_ends_the_search_in_time_for_the_verify_pass(toy_job, tmp_path):
+    """``run --time``: the search stops once the deadline, less the time ``reserve`` more renders take
+    (at the run's own render time, shared by the workers), is reached, whatever the budget; the
+    optimizers are told the budget the time left can buy."""
+    import time
+
+    from hybridmatch.errors import ConfigError
+    from hybridmatch.render import Evaluation
+    from hybridmatch.search import Deadline
+
+    gone = Archive(tmp_path / "gone.jsonl")
+    search(toy_job, load_strategy(ROOT / "strategies" / "cma.toml"), RenderPool(1, backend="sequential"), gone, budget=10**6, seed=1,
+           batch=4, deadline=Deadline(1.0, time.perf_counter()))
+    assert len(gone) == 0  # nothing starts after the deadline
+    archive = Archive(None)
+    archive.extend([Evaluation(np.zeros(2), {}, 1.0, render_s=0.3, score_s=0.1) for _ in range(10)])
+    soon = Deadline(60.0, time.perf_counter() + 60.0, reserve=24, workers=2)  # 0.2 s a render: the reserve is 4.8 s
+    assert not soon.reached(archive) and Deadline(60.0, time.perf_counter() + 4.0, reserve=24, workers=2).reached(archive)
+    assert soon.budget(archive, 10**6) == pytest.approx(10 + (60.0 - 4.8) / 0.2, abs=2) and soon.budget(archive, 50) == 50
+    with pytest.raises(ConfigError, match="--time must be a positive number"):
+        Deadline.start(float("nan"))

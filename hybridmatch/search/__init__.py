@@ -1,7 +1,7 @@
 """Search: optimizer adapters, proposers, strategies, the archive and Pareto selection."""
 
 from ._archive import Archive, read_objectives
-from ._match import ROUND, SearchResult, search
+from ._match import ROUND, Deadline, SearchResult, search
 from ._optimizers import OPTIMIZERS, make_optimizer, register_optimizer
 from ._pareto import fronts, pareto_ranks, returned_set, select_diverse
 from ._refine import Refinement, refine_analysis, refine_cost
@@ -9,6 +9,7 @@ from ._strategy import PROPOSERS, OptimizerSpec, ProposerSpec, Strategy, load_st
 
 __all__ = [
     "Archive",
+    "Deadline",
     "SearchResult",
     "OPTIMIZERS",
     "OptimizerSpec",

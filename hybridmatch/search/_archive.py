@@ -49,6 +49,12 @@ class Archive:
             self._fh.flush()
             os.fsync(self._fh.fileno())
 
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()

@@ -9,12 +9,46 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..render import RenderJob, RenderPool
 from ._archive import Archive
 from ._optimizers import make_optimizer
 from ._strategy import Strategy, propose
 
-__all__ = ["SearchResult", "search"]
+__all__ = ["Deadline", "SearchResult", "search"]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A time budget (``run --time``): the search stops early enough that ``reserve`` more renders
+    (the verify pass that follows it) still fit before ``at``, a ``time.perf_counter()`` value. The
+    render time is measured on the run's own recent renders, shared by ``workers``."""
+
+    seconds: float
+    at: float
+    reserve: int = 0
+    workers: int = 1
+
+    @classmethod
+    def start(cls, seconds: float) -> Deadline:
+        """A deadline ``seconds`` from now (a ConfigError unless positive and finite)."""
+        if not 0 < seconds < float("inf"):
+            raise ConfigError(f"--time must be a positive number of seconds, not {seconds}")
+        return cls(seconds, time.perf_counter() + seconds)
+
+    def _per_render(self, archive: Archive) -> float:
+        recent = archive.entries[-200:]
+        return float(np.mean([e.render_s + e.score_s for e in recent])) / self.workers if recent else 0.0
+
+    def reached(self, archive: Archive) -> bool:
+        return time.perf_counter() + self.reserve * self._per_render(archive) >= self.at
+
+    def budget(self, archive: Archive, cap: int) -> int:
+        """The renders the time left still buys (at the rate so far), at most ``cap``: what the
+        optimizers are told to plan for."""
+        per = self._per_render(archive)
+        left = self.at - time.perf_counter() - self.reserve * per
+        return min(cap, len(archive) + max(int(left / per), 1)) if per > 0 else cap
 
 
 @dataclass
@@ -140,7 +174,7 @@ def _noise_param(init: np.ndarray, sigma: float, seed: int) -> Any:
 
 
 def _render_proposals(job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, n: int, batch: int, rng: np.random.Generator,
-                      options: dict[str, Any], on_batch: Callable[[Archive], None] | None) -> _Seeds:
+                      options: dict[str, Any], on_batch: Callable[[Archive], None] | None, deadline: Deadline | None) -> _Seeds:
     """Renders ``n`` proposals into the archive; returns what the optimizers start from: for a
     patch-space search everything rendered so far (a resumed archive included), for a latent search
     this call's proposals with their noise."""
@@ -150,18 +184,22 @@ def _render_proposals(job: RenderJob, strategy: Strategy, pool: RenderPool, arch
         from ..ml.proposer import latent_proposals
 
         latent, noise, proposals = latent_proposals(space, job, n, rng, **options)
-        _render(job, pool, archive, proposals, batch, f"proposal:{strategy.proposer.name}", on_batch)
-        return _Seeds(proposals, noise, archive.losses[fresh : fresh + len(noise)], latent)
+        _render(job, pool, archive, proposals, batch, f"proposal:{strategy.proposer.name}", on_batch, deadline)
+        return _Seeds(proposals[: len(archive) - fresh], noise[: len(archive) - fresh], archive.losses[fresh:], latent)
     for start in range(0, n, DRAW):  # drawn in chunks, so a proposal-only search of any budget holds one chunk at a time
+        if deadline is not None and deadline.reached(archive):
+            break
         proposals = propose(strategy.proposer.name, space, min(DRAW, n - start), rng, job=job, **options)
-        _render(job, pool, archive, proposals, batch, f"proposal:{strategy.proposer.name}", on_batch)
+        _render(job, pool, archive, proposals, batch, f"proposal:{strategy.proposer.name}", on_batch, deadline)
     seen = np.array([e.unit for e in archive.entries]).reshape(-1, space.dim)
     return _Seeds(seen, seen, archive.losses)
 
 
 def _render(job: RenderJob, pool: RenderPool, archive: Archive, units: np.ndarray, batch: int, origin: str,
-            on_batch: Callable[[Archive], None] | None) -> None:
+            on_batch: Callable[[Archive], None] | None, deadline: Deadline | None) -> None:
     for start in range(0, len(units), batch * 4):
+        if deadline is not None and deadline.reached(archive):
+            return
         archive.extend(pool.evaluate(job, units[start : start + batch * 4]), origin=origin)
         if on_batch:
             on_batch(archive)
@@ -177,8 +215,10 @@ def search(
     seed: int,
     batch: int | None = None,
     on_batch: Callable[[Archive], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> SearchResult:
-    """Spends ``budget`` renders on ``job``; every evaluation lands in ``archive`` as it arrives.
+    """Spends ``budget`` renders on ``job`` (fewer if ``deadline`` comes first); every evaluation
+    lands in ``archive`` as it arrives.
 
     A resumed archive's renders count against the budget and seed the optimizers alongside the new
     proposals. Ctrl-C stops the loop after the batch in flight; the result says so (``interrupted``)."""
@@ -191,22 +231,24 @@ def search(
     try:
         left = max(budget - len(archive), 0)
         n = left if strategy.optimizer.name == "none" else min(strategy.proposer.n, left)
-        seeds = _render_proposals(job, strategy, pool, archive, n, batch, rng, dict(strategy.proposer.options), on_batch)
+        seeds = _render_proposals(job, strategy, pool, archive, n, batch, rng, dict(strategy.proposer.options), on_batch, deadline)
+        if deadline is not None:
+            budget = deadline.budget(archive, budget)
         if strategy.optimizer.name != "none" and len(archive) < budget:
             optimizers, mode_best = _modes(space, strategy, seeds, budget - len(archive), batch, rng)
             _optimize(job, strategy, pool, archive, optimizers, _Race(len(optimizers), strategy.optimizer.race, mode_best), seeds.latent,
-                      budget=budget, batch=batch, on_batch=on_batch)
+                      budget=budget, batch=batch, on_batch=on_batch, deadline=deadline)
     except KeyboardInterrupt:
         return SearchResult(archive, True, time.perf_counter() - t0)
     return SearchResult(archive, False, time.perf_counter() - t0)
 
 
 def _optimize(job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, optimizers: list[Any], race: _Race, latent: Any, *,
-              budget: int, batch: int, on_batch: Callable[[Archive], None] | None) -> None:
-    """Ask/tell rounds of ``batch`` candidates until the archive holds ``budget`` renders."""
+              budget: int, batch: int, on_batch: Callable[[Archive], None] | None, deadline: Deadline | None) -> None:
+    """Ask/tell rounds of ``batch`` candidates until the archive holds ``budget`` renders or the deadline nears."""
     space = job.spec.space
     label = f"{strategy.optimizer.name}:latent" if latent is not None else strategy.optimizer.name
-    while len(archive) < budget:
+    while len(archive) < budget and not (deadline is not None and deadline.reached(archive)):
         asked = [(m, optimizers[m].ask()) for m in race.next(min(batch, budget - len(archive)))]
         values = [c.value for _, c in asked]
         units = np.array([space.from_nevergrad(v) for v in values]) if latent is None else latent.decode(np.array(values))
