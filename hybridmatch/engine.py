@@ -44,6 +44,7 @@ __all__ = ["REFINE", "VERIFY", "default_budget", "report_or_skip", "run_match"]
 
 VERIFY = 3  # run re-renders VERIFY x keep shortlisted patches fresh and returns the best-scored diverse set of them
 DEFAULT_BUDGET = 500
+REPORT_S = 2.5  # seconds kept for drawing report.html in a time-bounded match (9 spectrograms and a scatter)
 TIME_CAP = 1_000_000  # the renders a time-bounded match may make when no budget is given: in effect, none
 REFINE = ("length", "note+length", "note", "off")  # what run may re-choose by rendering probes (see run_match; the CLI's --refine)
 
@@ -96,7 +97,7 @@ def run_match(
     with Archive(out / "archive.jsonl", append=resume) as archive:
         job, analysis, interrupted = _analyse_and_search(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine,
                                                          resume=resume, on_progress=on_progress,
-                                                         deadline=replace(deadline, reserve=VERIFY * keep + 1, workers=pool.workers) if deadline else None)
+                                                         deadline=_for_search(deadline, keep, pool.workers))
     wall_s = time.perf_counter() - t0  # probing and search; not the final renders of the returned set
     returned, ref_audio, stopped, skipped = _verify_and_reference(job, pool, archive, keep, reference)
     features = TargetFeatures(target.audio, spec.sample_rate)  # the final scores, the returned set's and the known answer's
@@ -117,6 +118,11 @@ def run_match(
     if interrupted:
         raise Interrupted(f"interrupted; the best set found so far was written to {out}")
     return results
+
+
+def _for_search(deadline: Deadline | None, keep: int, workers: int) -> Deadline | None:
+    """The deadline the search works to: room left for the verify renders, the known answer and the report."""
+    return replace(deadline, reserve=VERIFY * keep + 1, workers=workers, after=REPORT_S) if deadline is not None else None
 
 
 def report_or_skip(out: Path, results: dict[str, Any], **drawn: Any) -> None:
