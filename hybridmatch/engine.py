@@ -283,6 +283,7 @@ def _choose_analysis(target: Target, job: RenderJob, strategy: Strategy, pool: R
     if resume and len(archive):
         if path.exists():
             saved = json.loads(path.read_text())
+            saved.pop("job", None)  # results.json has it at the top
             return replace(job, note=int(saved["chosen"]["note"]), duration=float(saved["chosen"]["duration"])), saved
         return job, {"refined": False, "reason": "resumed an archive searched under this analysis"}
     note_free = "note" in refine and target.note_source != "given"
@@ -302,7 +303,7 @@ def _choose_analysis(target: Target, job: RenderJob, strategy: Strategy, pool: R
         analysis = {"refined": True, "note_free": note_free, "duration_free": duration_free, **found.summary((job.note, job.duration))}
         job = found.job
     analysis["chosen"] = {"note": job.note, "duration": job.duration}  # what a resumed run searches under
-    write_json(path, analysis)  # before the archive gets renders made under it
+    write_json(path, {**analysis, "job": json.loads((out / "job.json").read_text())})  # before the archive gets renders made under it
     if analysis["refined"]:
         archive.extend(found.valid, origin=f"probe:{strategy.proposer.name}")
     return job, analysis

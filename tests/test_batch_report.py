@@ -74,7 +74,9 @@ def test_batch_killed_with_sigkill_resumes_without_losing_a_target_or_a_render(t
     assert archived_after[: len(archived_before)] == archived_before  # every render from before the kill is kept
     resumed = json.loads((second / "results.json").read_text())
     assert resumed["analysis"]["refined"]  # the length was estimated; the resumed run kept the choice made before the kill
-    assert resumed["analysis"] == json.loads((second / "analysis.json").read_text())
+    saved = json.loads((second / "analysis.json").read_text())
+    assert saved.pop("job") == resumed["job"] == json.loads((second / "job.json").read_text())  # the job it was chosen under
+    assert resumed["analysis"] == saved
     assert len(archived_after) + resumed["analysis"]["spent"] == budget == resumed["renders"]
     summary = json.loads((out / "batch.json").read_text())
     status = {row["file"]: row["status"] for row in summary["targets"]}
