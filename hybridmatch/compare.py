@@ -130,7 +130,6 @@ def compare(
     for strategy in strategies:
         strategy.check(spec.space)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoints = {s.name: checkpoint_digest(s, spec.space) for s in strategies}  # hashed once: the files are megabytes
     tally = _Tally(curves={s.name: [] for s in strategies}, sets={s.name: [] for s in strategies})
     progress = Progress(len(files) * len(strategies) * seeds, quiet=quiet, label="compare")
     try:
@@ -140,7 +139,7 @@ def compare(
                 for strategy in strategies:
                     for seed in range(seeds):
                         info = _run(pool, spec, strategy, target, seed, out / "runs" / strategy.name / path.stem / f"s{seed}",
-                                    budget=max(budgets), checkpoint=checkpoints[strategy.name], report_only=report_only)
+                                    budget=max(budgets), report_only=report_only)
                         if info is not None:
                             tally.add(strategy.name, path.stem, seed, info, budgets)
                             progress.update(sum(map(len, tally.curves.values())), f"{strategy.name} {path.stem} s{seed}")
@@ -151,10 +150,11 @@ def compare(
     return _write_outputs(out, tally, strategies, budgets, spec, n_targets=len(files), seeds=seeds, targets=targets)
 
 
-def _run(pool: RenderPool, spec: Any, strategy: Strategy, target: Any, seed: int, run_dir: Path, *, budget: int, checkpoint: str | None,
+def _run(pool: RenderPool, spec: Any, strategy: Strategy, target: Any, seed: int, run_dir: Path, *, budget: int,
          report_only: bool) -> dict[str, Any] | None:
-    """One run's record (``done.json``): read when it finished under this definition and
-    ``checkpoint`` (its hash), else run now (None with ``report_only``)."""
+    """One run's record (``done.json``): read when it finished under this definition and its
+    checkpoint's hash, else run now (None with ``report_only``)."""
+    checkpoint = checkpoint_digest(strategy, spec.space)
     done = run_dir / "done.json"
     if done.exists():
         info = json.loads(done.read_text())

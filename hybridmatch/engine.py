@@ -144,7 +144,7 @@ def default_budget(budget: int | None, seconds: float | None) -> int:
     """The render budget a match runs under: the one given; else 500, or no cap with a time limit
     (which must be a positive number of seconds)."""
     if seconds is not None:
-        Deadline.start(seconds)  # only its check
+        Deadline.check(seconds)
     return budget if budget is not None else (TIME_CAP if seconds is not None else DEFAULT_BUDGET)
 
 

@@ -9,8 +9,10 @@ with one line, or, with ``force``, the folder's own files are removed first so n
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -40,9 +42,20 @@ def checkpoint_digest(strategy: Strategy, space: Any) -> str | None:
     path = checkpoint_path(space, strategy.proposer.name, strategy.proposer.options.get("checkpoint"))
     if not path.is_file():
         return None
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     critic = surrogate_path(space, dict(strategy.proposer.options))  # a surrogate that ranks the samples is part of the proposer
-    return digest if critic is None or not critic.is_file() else f"{digest}+{hashlib.sha256(critic.read_bytes()).hexdigest()[:16]}"
+    return _digest(path) if critic is None or not critic.is_file() else f"{_digest(path)}+{_digest(critic)}"
+
+
+def _digest(path: Path) -> str:
+    stat = path.stat()
+    return _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """A file's sha256 (16 hex digits), read once per version of the file (checkpoints are megabytes,
+    and every target of a batch or comparison asks again)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def job_identity(target: Target, spec: SynthSpec, strategy: Strategy, *, seed: int, budget: int, refine: str,
@@ -75,10 +88,10 @@ def claim(out: Path, identity: dict[str, Any], *, force: bool = False) -> bool:
         raise ConfigError(f"--out {out} is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / ".hybridmatch-write-test").touch()
-        (out / ".hybridmatch-write-test").unlink()
     except OSError as exc:
         raise ConfigError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK):  # also a read-only filesystem
+        raise ConfigError(f"--out {out}: cannot write there (read-only)")
     present = [name for name in OUTPUTS if (out / name).exists()]
     saved = _saved(out / "job.json")
     if saved == identity:

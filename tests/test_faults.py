@@ -48,9 +48,12 @@ def _match(spec, tmp_path, trigger: str | None = None, budget: int = 24):
         if trigger and len(archive) >= budget:  # the search is over: from now on every render faults
             open(trigger, "w").close()
 
-    with RenderPool(1) as pool:
-        return out, lambda: run_match(target, spec, Strategy("random", OptimizerSpec("random")), pool=pool, out_dir=out, budget=budget,
-                                      keep=2, seed=3, reference=reference, on_progress=on_progress, report=False)
+    def go() -> dict:
+        with RenderPool(1) as pool:
+            return run_match(target, spec, Strategy("random", OptimizerSpec("random")), pool=pool, out_dir=out, budget=budget, keep=2, seed=3,
+                             reference=reference, on_progress=on_progress, report=False)
+
+    return out, go
 
 
 @pytest.mark.parametrize("mode", ["crash", "hang"])

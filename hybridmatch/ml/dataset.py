@@ -48,6 +48,11 @@ def _synth(spec: SynthSpec) -> Any:
     return _WORKER_SYNTHS[key]
 
 
+def _limit(spec: SynthSpec, duration: float) -> float | None:
+    """Seconds a dataset render of a note held ``duration`` may take (the config's timeout beyond its length)."""
+    return None if spec.timeout is None else spec.timeout + duration + float(spec.render.get("release", 0.5))
+
+
 def _render_features(
     spec: SynthSpec, units: np.ndarray, cond: np.ndarray, seed: int, augment: Augment | None, min_lufs: float
 ) -> tuple[list[tuple[np.ndarray, float] | None], float]:
@@ -64,7 +69,7 @@ def _render_features(
     for unit, (note, duration) in zip(units, cond, strict=True):
         t0 = time.perf_counter()
         try:
-            with watchdog(None if spec.timeout is None else spec.timeout + float(duration) + release):  # a hang kills this worker
+            with watchdog(_limit(spec, float(duration))):  # a hang kills this worker
                 audio = synth.render(spec.space.to_native(unit), note=int(note), duration=float(duration), seconds=float(duration) + release)
         except Exception:  # a patch the engine refuses is simply not in the dataset
             out.append(None)
@@ -162,7 +167,7 @@ def _render_alone(pool: RenderPool, task: tuple[Any, ...], k: int, crashed: list
         ((_, (feats, seconds)),) = list(pool.map(_render_features, [(spec, units[k : k + 1], cond[k : k + 1], seed + k, augment, min_lufs)],
                                                  isolate=isolate))
     except lost_worker_errors(False) as exc:
-        why = lost_reason(exc, None if spec.timeout is None else spec.timeout + float(cond[k][1]) + float(spec.render.get("release", 0.5)))
+        why = lost_reason(exc, _limit(spec, float(cond[k][1])))
         crashed.append({"unit": [round(float(u), 6) for u in units[k]], "note": int(cond[k][0]), "duration": round(float(cond[k][1]), 4), "why": why})
         feats, seconds = [None], 0.0
     counter.add(feats, seconds)

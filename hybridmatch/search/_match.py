@@ -33,12 +33,17 @@ class Deadline:
     workers: int = 1
     after: float = 0.0
 
-    @classmethod
-    def start(cls, seconds: float) -> Deadline:
-        """A deadline ``seconds`` from now (a ConfigError unless positive and finite)."""
+    @staticmethod
+    def check(seconds: float) -> float:
+        """``seconds`` if it is a positive, finite time limit; else a ConfigError."""
         if not 0 < seconds < float("inf"):
             raise ConfigError(f"--time must be a positive number of seconds, not {seconds}")
-        return cls(seconds, time.perf_counter() + seconds)
+        return seconds
+
+    @classmethod
+    def start(cls, seconds: float) -> Deadline:
+        """A deadline ``seconds`` from now."""
+        return cls(cls.check(seconds), time.perf_counter() + seconds)
 
     def _per_render(self, archive: Archive) -> float:
         recent = archive.entries[-200:]  # the median: a worker's first render (Vital: 2.4 s, warming up) must not count as typical
