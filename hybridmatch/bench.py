@@ -10,13 +10,18 @@ per worker (``wall * workers / n - render - score``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ._io import atomic_write
+from .errors import ConfigError
+from .objectives import PENALTY
 from .render import RenderJob, RenderPool, evaluate_units
 from .search import ROUND, Strategy, propose
 from .synths import SynthSpec
@@ -36,37 +41,75 @@ def _bench_job(spec: SynthSpec, n: int, seconds: float, seed: int) -> tuple[Rend
     return RenderJob(spec, target, 60, seconds * 0.6), units
 
 
-def bench_render(spec: SynthSpec, *, workers: list[int], renders: int = 96, seconds: float = 1.0, seed: int = 0, out: str | Path | None = None) -> str:
-    """Benchmarks ``spec`` on each worker count; returns (and writes to ``out``) a markdown table."""
+def _silent(evaluation: Any) -> bool:
+    return bool(evaluation.objectives.get("mss") == PENALTY["mss"])
+
+
+def _measure(spec: SynthSpec, job: RenderJob, units: np.ndarray, w: int) -> tuple[float, list[Any]]:
+    """Wall seconds and evaluations of ``units`` on ``w`` workers, after a warm-up batch."""
+    renders = len(units)
+    with RenderPool(w) as pool:
+        size = max(ROUND, w)  # the ask/tell round size search() uses
+        pool.evaluate(job, units[:size])  # warm-up: start workers, build synths
+        t0 = time.perf_counter()
+        evals = []
+        for start in range(0, renders, size):
+            evals += pool.evaluate(job, units[start : start + size])
+        return time.perf_counter() - t0, evals
+
+
+def vary_specs(spec: SynthSpec, vary: str | None) -> list[tuple[str, SynthSpec]]:
+    """``KEY=V1,V2,...``: one spec per value of the synth option KEY (values read as TOML, else text)."""
+    if not vary:
+        return [("", spec)]
+    key, sep, values = vary.partition("=")
+    if not sep or not key.strip() or not values.strip():
+        raise ConfigError(f"--vary wants KEY=V1,V2 (a synth option and its values), not {vary!r}")
+    out = []
+    for text in (v.strip() for v in values.split(",") if v.strip()):
+        try:
+            value: Any = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        out.append((f"{key.strip()} = {text}", dataclasses.replace(spec, options={**spec.options, key.strip(): value})))
+    return out
+
+
+def bench_render(spec: SynthSpec, *, workers: list[int], renders: int = 96, seconds: float = 1.0, seed: int = 0, vary: str | None = None,
+                 config: str | None = None, out: str | Path | None = None) -> str:
+    """Benchmarks ``spec`` on each worker count (and each ``vary`` setting, on the same patches);
+    returns (and writes to ``out``) a markdown table."""
+    settings = vary_specs(spec, vary)
     job, units = _bench_job(spec, renders, seconds, seed)
     rows = []
-    base_rate = None
-    for w in workers:
-        with RenderPool(w) as pool:
-            size = max(ROUND, w)  # the ask/tell round size search() uses
-            pool.evaluate(job, units[:size])  # warm-up: start workers, build synths
-            t0 = time.perf_counter()
-            evals = []
-            for start in range(0, renders, size):
-                evals += pool.evaluate(job, units[start : start + size])
-            wall = time.perf_counter() - t0
-        render_s = float(np.mean([e.render_s for e in evals]))
-        score_s = float(np.mean([e.score_s for e in evals]))
-        rate = renders / wall
-        base_rate = base_rate or rate / workers[0]
-        overhead = max(wall * w / renders - render_s - score_s, 0.0)
-        rows.append((w, rate, rate / base_rate, rate / (base_rate * w), render_s * 1e3, score_s * 1e3, overhead * 1e3, overhead / render_s))
+    for label, variant in settings:
+        variant_job = dataclasses.replace(job, spec=variant)
+        base_rate = None
+        for w in workers:
+            wall, evals = _measure(variant, variant_job, units, w)
+            render_s = float(np.mean([e.render_s for e in evals]))
+            score_s = float(np.mean([e.score_s for e in evals]))
+            rate = renders / wall
+            base_rate = base_rate or rate / workers[0]
+            overhead = max(wall * w / renders - render_s - score_s, 0.0)
+            silent = float(np.mean([_silent(e) for e in evals]))
+            rows.append((label, w, rate, rate / base_rate, rate / (base_rate * w), render_s * 1e3, score_s * 1e3, overhead * 1e3,
+                         overhead / render_s, silent))
+    command = (f"`hybridmatch bench-render --synth {_synth_arg(spec)} --config {config or spec.space.name} --workers {','.join(map(str, workers))} "
+               f"--renders {renders} --seconds {seconds}" + (f" --vary {vary}" if vary else "") + "`")
     lines = [
         f"# bench-render: {spec.backend} / {spec.space.name}",
         "",
-        f"`hybridmatch bench-render --synth {_synth_arg(spec)} --config {spec.space.name} --workers {','.join(map(str, workers))} "
-        f"--renders {renders} --seconds {seconds}` on {platform.node() or 'this machine'} ({platform.processor() or platform.machine()}); "
-        f"{renders} prior-sampled patches, {seconds} s renders, batches of max({ROUND}, workers) (as `run`), one candidate per task.",
+        f"{command} on {platform.node() or 'this machine'} ({platform.processor() or platform.machine()}); "
+        f"{renders} prior-sampled patches, {seconds} s renders, batches of max({ROUND}, workers) (as `run`), one candidate per task"
+        + (", every setting on the same patches" if vary else "") + ". silent: the share of renders with no sound.",
         "",
-        "| workers | renders/s | speed-up | parallel efficiency | synth.render ms | scoring ms | overhead ms/render | overhead / render time |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| " + ("setting | " if vary else "") + "workers | renders/s | speed-up | parallel efficiency | synth.render ms | scoring ms "
+        "| overhead ms/render | overhead / render time | silent |",
+        "|" + ("---|" if vary else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {w} | {r:.2f} | {s:.2f}x | {e:.0%} | {rm:.1f} | {sm:.1f} | {om:.1f} | {o:.1%} |" for w, r, s, e, rm, sm, om, o in rows]
+    lines += [("| " + (f"{lab} | " if vary else "") + f"{w} | {r:.2f} | {s:.2f}x | {e:.0%} | {rm:.1f} | {sm:.1f} | {om:.1f} | {o:.1%} | {si:.0%} |")
+              for lab, w, r, s, e, rm, sm, om, o, si in rows]
     text = "\n".join(lines) + "\n"
     if out:
         atomic_write(out, text.encode())

@@ -16,7 +16,7 @@ from .synths import SynthSpec, registered
 if TYPE_CHECKING:
     from .search import Strategy
 
-__all__ = ["DEFAULT_CONFIG", "auto_strategy", "data_root", "known_names", "load_synth", "resolve_strategy", "resolve_synth"]
+__all__ = ["DEFAULT_CONFIG", "auto_strategy", "data_root", "known_names", "load_synth", "plugin_config", "resolve_strategy", "resolve_synth"]
 
 DEFAULT_CONFIG = {"vital": "vital-simple", "dexed": "dexed", "toy": "toy"}
 PATH_OPTIONS = ("plugin", "preset")  # config options that name files; relative ones are relative to the config
@@ -74,11 +74,24 @@ def load_synth(path: str | Path, *, sample_rate: int = 44100, backend: str | Non
     return spec
 
 
+def plugin_config(plugin: str | Path) -> Path | None:
+    """The shipped config curated for a VST3 plugin, found by the plugin's file name (its
+    ``[options] plugin``), or None."""
+    for path in sorted((data_root() / "configs/synths").glob("*.toml")):
+        raw = read_config(path)
+        named = raw.get("options", {}).get("plugin")
+        if raw.get("synth") == "vst3" and isinstance(named, str) and Path(named).name == Path(plugin).name:
+            return path
+    return None
+
+
 def resolve_synth(synth: str, config: str | None, sample_rate: int = 44100) -> SynthSpec:
     """A SynthSpec for ``--synth``/``--config``. ``vst3:PATH`` names a plugin file; without a config
-    it searches every parameter that ``hybridmatch describe PATH`` lists."""
+    it uses the shipped config made for that plugin (by file name) where there is one, else it
+    searches every parameter that ``hybridmatch describe PATH`` lists."""
     if synth.startswith("vst3:"):
         plugin = str(Path(synth[5:]).expanduser().resolve())
+        config = config or (str(found) if (found := plugin_config(plugin)) is not None else None)
         if config is None:
             from .synths._vst3 import describe
 

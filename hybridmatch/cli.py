@@ -217,14 +217,15 @@ def _int_list(ctx: Any, param: Any, value: str) -> list[int]:
 @click.option("--renders", default=96, show_default=True, type=int, help="renders per setting")
 @click.option("--seconds", default=1.0, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--vary", default=None, help="KEY=V1,V2: measure each value of a synth option side by side, on the same patches")
 @click.option("--out", default="results/bench-render.md", show_default=True)
 @friendly
-def bench_render(synth: str, config: str | None, workers: list[int], renders: int, seconds: float, seed: int, out: str) -> None:
+def bench_render(synth: str, config: str | None, workers: list[int], renders: int, seconds: float, seed: int, vary: str | None, out: str) -> None:
     """Measure renders/s, parallel efficiency and per-render overhead; writes a markdown table."""
     from .bench import bench_render as bench
 
     spec = resolve_synth(synth, config)
-    click.echo(bench(spec, workers=workers, renders=renders, seconds=seconds, seed=seed, out=out))
+    click.echo(bench(spec, workers=workers, renders=renders, seconds=seconds, seed=seed, vary=vary, config=config, out=out))
 
 
 @main.command("bench-propose")
@@ -422,9 +423,27 @@ def checkpoints(extra: tuple[str, ...], out: str | None) -> None:
 @friendly
 def describe(plugin: str, refresh: bool) -> None:
     """Print a ParamSpace TOML skeleton for a VST3 instrument (cached per plugin file)."""
+    from .catalog import plugin_config
     from .synths._vst3 import describe as describe_plugin
 
     click.echo(describe_plugin(plugin, refresh=refresh), nl=False)
+    if (curated := plugin_config(plugin)) is not None:
+        click.echo(f"a curated config ships for this plugin ({curated.stem}): --synth vst3:{plugin} uses it", err=True)
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True)
+@click.option("--synth", required=True, help="the engine that loads the presets, e.g. vst3:PATH/Dexed.vst3")
+@click.option("--config", default=None)
+@click.option("--out", default=None, help="also write the table here")
+@friendly
+def crosscheck(runs: tuple[str, ...], synth: str, config: str | None, out: str | None) -> None:
+    """Load every returned preset of the finished runs under RUNS into another engine (a .vstpreset into
+    a fresh plugin, a DX7 .syx into the Dexed VST3); compare its sound with the render the run scored."""
+    from .crosscheck import crosscheck as check
+
+    command = "hybridmatch crosscheck " + " ".join(runs) + f" --synth {synth}" + (f" --config {config}" if config else "")
+    click.echo(check([Path(r) for r in runs], resolve_synth(synth, config), out=out, command=command))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -64,7 +64,7 @@ def save_sample(spec: SynthSpec, *, seed: int, note: int, duration: float, secon
 
 def known_answer(target: str | Path, spec: SynthSpec) -> dict[str, Any] | None:
     """The true params of a target written by ``hybridmatch sample`` (``<stem>.json`` next to it) for
-    this synth and config, or None. A ``<stem>.json`` that is not JSON is a TargetError: it is read
+    this synth and config, or for the config whose voice this one plays (``[meta] voice_of``), or None. A ``<stem>.json`` that is not JSON is a TargetError: it is read
     before anything is matched, so the user can fix or remove it without losing a run."""
     meta_path = Path(target).with_suffix(".json")
     try:
@@ -73,7 +73,10 @@ def known_answer(target: str | Path, spec: SynthSpec) -> dict[str, Any] | None:
         return None
     except ValueError as exc:  # also a file that is not UTF-8
         raise TargetError(f"{meta_path}: not a valid JSON file ({str(exc).splitlines()[0]}); fix or remove it") from None
-    if not isinstance(meta, dict) or meta.get("synth") != spec.backend or meta.get("config") != spec.space.name:
+    if not isinstance(meta, dict):
+        return None
+    voice_of = spec.space.meta.get("voice_of")  # a config that plays another config's voice on another engine
+    if (meta.get("synth"), meta.get("config")) != (spec.backend, spec.space.name) and not (voice_of and meta.get("config") == voice_of):
         return None
     params = meta.get("params")
     if not isinstance(params, dict) or set(params) != set(spec.space.names):

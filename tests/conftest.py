@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +34,26 @@ def toy_spec(configs: Path):
     return load_synth(configs / "toy.toml")
 
 
-SYNTH_CONFIGS = ["toy", "vital-simple", "vital-fresh", "vital-full", "dexed", "vst3"]
+SYNTH_CONFIGS = ["toy", "vital-simple", "vital-fresh", "vital-full", "dexed", "vst3", "dexed-vst3"]
 FIXTURES = ROOT / "tests" / "fixtures"
 HMSYNTH_CONFIG = FIXTURES / "hmsynth" / "hmsynth.toml"
+SHARED_PLUGINS = ROOT.parent / "shared" / "plugins"  # real third-party plugins, where this machine has them
+
+
+@pytest.fixture(scope="session")
+def dexed_plugin(tmp_path_factory) -> Iterator[Path]:
+    """The Dexed VST3 from ../shared/plugins (skipped where that folder is absent). Dexed writes its
+    cartridges under $XDG_DATA_HOME on first load, so the tests point that at a temporary folder."""
+    plugin = SHARED_PLUGINS / "Dexed.vst3"
+    if not plugin.is_dir():
+        pytest.skip(f"the Dexed VST3 is not on this machine ({plugin} is absent)")
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield plugin
+    if before is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = before
 
 
 @pytest.fixture(scope="session")
@@ -57,4 +76,7 @@ def any_spec(request, configs: Path):
     if request.param == "vst3":
         plugin = request.getfixturevalue("hmsynth")
         return load_synth(HMSYNTH_CONFIG, options={"plugin": str(plugin)})
+    if request.param == "dexed-vst3":
+        plugin = request.getfixturevalue("dexed_plugin")
+        return load_synth(configs / "dexed-vst3.toml", options={"plugin": str(plugin)})
     return load_synth(configs / f"{request.param}.toml")

@@ -41,3 +41,13 @@ def test_bench_propose_refuses_an_unknown_synth(tmp_path):
     assert result.exit_code != 0
     assert "unknown synth 'nosuch'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_vary_makes_one_spec_per_value_of_a_synth_option(toy_spec):
+    from hybridmatch.bench import vary_specs
+
+    settings = vary_specs(toy_spec, "initialization_timeout=0,10.5,off")
+    assert [label for label, _ in settings] == ["initialization_timeout = 0", "initialization_timeout = 10.5", "initialization_timeout = off"]
+    assert [spec.options["initialization_timeout"] for _, spec in settings] == [0, 10.5, "off"]  # TOML values, else text
+    assert len({spec.key for _, spec in settings}) == 3 and all(spec.space is toy_spec.space for _, spec in settings)
+    assert vary_specs(toy_spec, None) == [("", toy_spec)]

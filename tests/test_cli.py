@@ -340,3 +340,17 @@ def test_strategy_auto_is_cnf_cma_the_measured_best_per_config_or_cma_without_a_
     assert picks == {"vital-simple": "cnf-cma", "vital-fresh": "cnf-cma", "vital-full": "cma", "dexed": "cnf-latent-sur"}
     assert resolve_strategy("auto", load_synth(configs / "toy.toml")).name == "cnf-cma"
     assert next(p for p in main.commands["run"].params if p.name == "strategy").default == "auto"
+
+
+def test_crosscheck_and_bench_vary_refuse_bad_input_in_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (["crosscheck", str(tmp_path / "missing"), "--synth", "toy"], "not found"),
+        (["crosscheck", str(tmp_path / "empty"), "--synth", "toy"], "no finished runs"),
+        (["bench-render", "--synth", "toy", "--renders", "2", "--vary", "timeout", "--out", str(tmp_path / "b.md")], "--vary wants KEY=V1,V2"),
+    ]
+    for args, needle in cases:
+        result = CliRunner().invoke(main, args)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and needle in lines[0], (args, result.output)
+    assert not (tmp_path / "b.md").exists()

@@ -44,11 +44,16 @@ def _checksum(payload: bytes) -> int:
     return (-sum(payload)) & 0x7F
 
 
-def write_voice_syx(sysex156: bytes, path: str | Path) -> Path:
-    """Wraps 155 bytes of VCED voice data in a DX7 single-voice sysex message."""
+def voice_message(sysex156: bytes) -> bytes:
+    """155 bytes of VCED voice data as a DX7 single-voice sysex message (163 bytes)."""
     payload = bytes(b & 0x7F for b in sysex156[:155])
+    return VOICE_HEADER + payload + bytes([_checksum(payload), 0xF7])
+
+
+def write_voice_syx(sysex156: bytes, path: str | Path) -> Path:
+    """Writes :func:`voice_message` to ``path``."""
     path = Path(path)
-    path.write_bytes(VOICE_HEADER + payload + bytes([_checksum(payload), 0xF7]))
+    path.write_bytes(voice_message(sysex156))
     return path
 
 
@@ -63,29 +68,28 @@ def read_voice_syx(path: str | Path) -> bytes:
     return payload + b"\x3f"
 
 
-class DexedSynth:
-    def __init__(self, space: ParamSpace, *, sample_rate: int = 44100, velocity: int = 100) -> None:
+class Dx7Voice:
+    """DX7 voice fields (named as in :func:`preset_field_names`) to a ``dexed`` patch and its sysex.
+
+    Shared by the ``dexed`` backend and by the ``vst3`` backend's ``voice = "dx7"`` option, which
+    sends the voice to the Dexed plugin as one sysex message before each note."""
+
+    def __init__(self, fixed: Mapping[str, Native] | None = None) -> None:
         try:
             import dexed
         except ImportError:
-            raise SynthError("the dexed backend needs the 'dexed-py' package: pip install dexed-py") from None
-        self._dexed = dexed
-        self.space = space
-        self.sample_rate = sample_rate
-        self.velocity = velocity
-        self._fields = preset_field_names()
-        known = {name for name, _, _ in self._fields}
-        for name in list(space.fixed) + space.names:
-            if name not in known:
-                raise ConfigError(f"dexed has no parameter named {name!r}")
-        self._synth = dexed.DexedSynth(sample_rate=float(sample_rate))
+            raise SynthError("DX7 voices need the 'dexed-py' package: pip install dexed-py") from None
+        self.module = dexed
+        self.fixed = dict(fixed or {})
+        self.fields = preset_field_names()
+        self.names = frozenset(name for name, _, _ in self.fields)
 
     def preset(self, values: Mapping[str, Native]) -> object:
-        """A ``dexed.Preset`` from native DX7 values (unsearched fields keep Preset defaults)."""
-        preset = self._dexed.Preset()
-        merged = {**self.space.fixed, **values}
-        scales = self._dexed.Preset.SCALES
-        for name, fld, index in self._fields:
+        """A ``dexed.Preset`` from native DX7 values (fields not given keep Preset defaults)."""
+        preset = self.module.Preset()
+        merged = {**self.fixed, **values}
+        scales = self.module.Preset.SCALES
+        for name, fld, index in self.fields:
             if name not in merged:
                 continue
             value = merged[name]
@@ -101,30 +105,51 @@ class DexedSynth:
         patch.name = name[:10]
         return patch
 
+    def message(self, values: Mapping[str, Native], name: str = "HYBRIDMTCH") -> bytes:
+        """The voice as a single-voice sysex message (``F0 43 00 00 01 1B`` ... ``F7``)."""
+        return voice_message(self.patch(values, name).to_sysex())  # type: ignore[attr-defined]
+
+    def values_from_sysex(self, sysex156: bytes) -> dict[str, int]:
+        """Native values of a 156-byte voice, for round-trip checks."""
+        preset = self.module.Patch.from_sysex(sysex156).to_preset()
+        scales = self.module.Preset.SCALES
+        out = {}
+        for name, fld, index in self.fields:
+            stored = getattr(preset, fld)
+            stored = stored[index] if index else stored
+            out[name] = int(round(float(stored) * scales[fld])) if fld in scales else int(stored)
+        return out
+
+
+class DexedSynth:
+    def __init__(self, space: ParamSpace, *, sample_rate: int = 44100, velocity: int = 100) -> None:
+        self.voice = Dx7Voice(space.fixed)
+        self.space = space
+        self.sample_rate = sample_rate
+        self.velocity = velocity
+        for name in list(space.fixed) + space.names:
+            if name not in self.voice.names:
+                raise ConfigError(f"dexed has no parameter named {name!r}")
+        self._synth = self.voice.module.DexedSynth(sample_rate=float(sample_rate))
+
     def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float) -> np.ndarray:
-        self._synth.load_patch(self.patch(values))
+        self._synth.load_patch(self.voice.patch(values))
         audio = self._synth.render(int(note), self.velocity, float(duration), float(seconds))
         return np.asarray(audio, dtype=np.float32)[None]
 
     def export(self, values: Mapping[str, Native], path: str | Path) -> Path:
-        return write_voice_syx(self.patch(values, Path(path).stem.upper()).to_sysex(), path)  # type: ignore[attr-defined]
+        path = Path(path)
+        path.write_bytes(self.voice.message(values, path.stem.upper()))
+        return path
 
     def export_bank(self, patches: Sequence[Mapping[str, Native]], path: str | Path) -> Path:
         """32-voice bank: the given patches first, then copies of the last one."""
         if not patches:
             raise SynthError("no patches to write into a bank")
-        voices = [self.patch(p, f"HM {i + 1:02d}") for i, p in enumerate(patches[:32])]
+        voices = [self.voice.patch(p, f"HM {i + 1:02d}") for i, p in enumerate(patches[:32])]
         voices += [voices[-1]] * (32 - len(voices))
-        self._dexed.Patch.save_to_bank(str(path), voices)
+        self.voice.module.Patch.save_to_bank(str(path), voices)
         return Path(path)
 
     def values_from_sysex(self, sysex156: bytes) -> dict[str, int]:
-        """Native values of a 156-byte voice, for round-trip checks."""
-        preset = self._dexed.Patch.from_sysex(sysex156).to_preset()
-        scales = self._dexed.Preset.SCALES
-        out = {}
-        for name, fld, index in self._fields:
-            stored = getattr(preset, fld)
-            stored = stored[index] if index else stored
-            out[name] = int(round(float(stored) * scales[fld])) if fld in scales else int(stored)
-        return out
+        return self.voice.values_from_sysex(sysex156)

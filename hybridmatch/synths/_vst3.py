@@ -14,6 +14,18 @@ Contract details that matter for matching:
 - A render sends note-on at 0 and note-off at ``duration``, then flushes: all-sound-off and
   all-notes-off, a short silent block, and ``reset()``. The next render therefore starts from the same
   state whatever the previous patch was (tests render A, B, A and compare the two A renders).
+- Silence costs nothing extra. pedalboard waits up to ``initialization_timeout`` seconds after every
+  reset for an instrument to make sound (for plugins that load in the background), so with its
+  default of 10 s a silent patch (a level at 0, a closed filter, an off switch) costs 10 s a render and
+  10 s a reset instead of milliseconds. Plugins are loaded with ``initialization_timeout = 0``; a plugin
+  that really loads resources in the background names the wait in ``[options]``.
+- Parameter changes that land only after a block: ``[options] preroll`` (seconds, rounded up to whole
+  blocks) starts the note that far into the render and cuts the lead-in, so the first blocks have
+  applied every setting.
+- Voices that are not parameters: ``[options] voice = "dx7"`` makes the DX7 voice fields of the space
+  (named as in the ``dexed`` config) one single-voice sysex message, sent before the note of every
+  render, because ``reset=True`` restores only the plugin's parameters and would drop a voice sent
+  once. The other names in the space stay plugin parameters. The ``.vstpreset`` holds the voice.
 - Hung renders are the pool's business: the config's ``[render] timeout`` makes every render run in a
   worker process that a watchdog kills when one render takes longer (see :mod:`hybridmatch.render`).
 - One plugin instance per worker process. The parent never loads the plugin for a search.
@@ -28,6 +40,7 @@ import difflib
 import hashlib
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,7 +57,7 @@ FLUSH_SECONDS = 0.05
 _ALL_OFF = [bytes([0xB0 | ch, cc, 0]) for ch in range(16) for cc in (120, 123)]  # all sound off, all notes off
 
 
-def load_plugin(path: str | Path) -> Any:
+def load_plugin(path: str | Path, initialization_timeout: float = 0.0) -> Any:
     """Loads a VST3 instrument; one clear error when the file is missing or is not an instrument."""
     path = Path(path)
     if not path.exists():
@@ -54,7 +67,7 @@ def load_plugin(path: str | Path) -> Any:
     except ImportError:
         raise SynthError("the vst3 backend needs pedalboard: pip install pedalboard") from None
     try:
-        plugin = pedalboard.load_plugin(str(path))
+        plugin = pedalboard.load_plugin(str(path), initialization_timeout=float(initialization_timeout))
     except Exception as exc:  # pedalboard raises ImportError/RuntimeError with the host's message
         raise SynthError(f"could not load {path} as a plugin: {str(exc).splitlines()[0]}") from None
     if not getattr(plugin, "is_instrument", False):
@@ -62,21 +75,41 @@ def load_plugin(path: str | Path) -> Any:
     return plugin
 
 
+def _voice_codec(name: str, fixed: Mapping[str, Native]) -> Any:
+    """The codec behind ``[options] voice``: names to one sysex message."""
+    if name == "dx7":
+        from ._dexed import Dx7Voice
+
+        return Dx7Voice(fixed)
+    raise ConfigError(f"unknown [options] voice {name!r}; known: dx7")
+
+
 class Vst3Synth:
     """A VST3 instrument. Options: ``plugin`` (path), ``preset`` (base ``.vstpreset`` loaded first),
-    ``velocity``, ``buffer_size``, ``channels``."""
+    ``velocity``, ``buffer_size``, ``channels``, ``initialization_timeout`` (seconds pedalboard waits
+    for sound after a reset; 0), ``preroll`` (seconds of lead-in before the note; 0) and ``voice``
+    (``"dx7"``: the space's DX7 voice fields go to the plugin as sysex)."""
 
     def __init__(self, space: ParamSpace, *, sample_rate: int = 44100, plugin: str = "", preset: str | None = None,
-                 velocity: int = 100, buffer_size: int = 512, channels: int = 2) -> None:
+                 velocity: int = 100, buffer_size: int = 512, channels: int = 2, initialization_timeout: float = 0.0,
+                 preroll: float = 0.0, voice: str = "") -> None:
         if not plugin:
             raise ConfigError("the vst3 backend needs a plugin path: --synth vst3:/path/to/Plugin.vst3 or [options] plugin")
+        if not (math.isfinite(float(preroll)) and 0.0 <= float(preroll) <= 1.0):
+            raise ConfigError(f"[options] preroll must be between 0 and 1 second, not {preroll!r}")
         self.space = space
         self.sample_rate = sample_rate
         self.velocity = int(velocity)
         self.buffer_size = int(buffer_size)
         self.channels = int(channels)
+        self.preroll = float(preroll)
+        self.initialization_timeout = float(initialization_timeout)
         self.path = Path(plugin)
-        self._plugin = load_plugin(self.path)
+        self.voice = _voice_codec(voice, space.fixed) if voice else None
+        voice_names = self.voice.names if self.voice is not None else frozenset()
+        self._params = [n for n in space.names if n not in voice_names]  # the names that are plugin parameters
+        self._fixed = {k: v for k, v in space.fixed.items() if k not in voice_names}
+        self._plugin = load_plugin(self.path, self.initialization_timeout)
         if preset:
             if not Path(preset).is_file():
                 raise SynthError(f"base preset not found: {preset}")
@@ -85,7 +118,7 @@ class Vst3Synth:
             except Exception as exc:
                 raise SynthError(f"{self.path.name} rejected the base preset {preset}: {exc}") from None
         known = set(self._plugin.parameters)
-        for name in list(space.fixed) + space.names:
+        for name in list(self._fixed) + self._params:
             if name not in known:
                 hint = difflib.get_close_matches(name, known, n=1)
                 raise ConfigError(f"{self.path.name} has no parameter {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
@@ -93,20 +126,41 @@ class Vst3Synth:
         self._base_state = bytes(self._plugin.preset_data)
 
     def _apply(self, values: Mapping[str, Native]) -> None:
-        for name, value in {**self.space.fixed, **values}.items():
+        for name, value in {**self._fixed, **{n: values[n] for n in self._params if n in values}}.items():
             try:
                 setattr(self._plugin, name, value)
             except (ValueError, TypeError) as exc:
                 raise SynthError(f"{self.path.name}: cannot set {name} = {value!r}: {exc}") from None
 
+    def _voice_messages(self, values: Mapping[str, Native]) -> list[tuple[bytes, float]]:
+        return [(self.voice.message(values), 0.0)] if self.voice is not None else []
+
     def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float) -> np.ndarray:
         self._apply(values)
-        vel = max(1, min(self.velocity, 127))
-        midi = [(bytes([0x90, note, vel]), 0.0), (bytes([0x80, note, 0]), max(0.0, min(duration, seconds)))]
-        audio = self._plugin(midi, duration=seconds, sample_rate=self.sample_rate, num_channels=self.channels,
-                             buffer_size=self.buffer_size, reset=True)
+        audio = self._play(self._plugin, self._voice_messages(values), note=note, duration=duration, seconds=seconds)
         self._flush()
-        return np.ascontiguousarray(audio, dtype=np.float32)
+        return audio
+
+    def render_preset(self, path: str | Path, *, note: int, duration: float, seconds: float) -> np.ndarray:
+        """A ``.vstpreset`` as a user hears it: loaded into a fresh plugin instance, nothing else set."""
+        plugin = load_plugin(self.path, self.initialization_timeout)
+        try:
+            plugin.load_preset(str(path))
+        except Exception as exc:
+            raise SynthError(f"{self.path.name} rejected the preset {path}: {exc}") from None
+        return self._play(plugin, [], note=note, duration=duration, seconds=seconds)
+
+    def _play(self, plugin: Any, before: list[tuple[bytes, float]], *, note: int, duration: float, seconds: float) -> np.ndarray:
+        """One note (after the ``before`` messages and the preroll), with the preroll cut off."""
+        vel = max(1, min(self.velocity, 127))
+        # whole blocks, so the note starts on a block boundary as it does without preroll (Dexed, for
+        # one, starts notes on its own 64-sample grid)
+        start = math.ceil(self.preroll * self.sample_rate / self.buffer_size) * self.buffer_size / self.sample_rate
+        midi = [*before, (bytes([0x90, note, vel]), start), (bytes([0x80, note, 0]), start + max(0.0, min(duration, seconds)))]
+        audio = plugin(midi, duration=start + seconds, sample_rate=self.sample_rate, num_channels=self.channels,
+                       buffer_size=self.buffer_size, reset=True)
+        cut = int(round(start * self.sample_rate))
+        return np.ascontiguousarray(audio[:, cut:cut + int(round(seconds * self.sample_rate))], dtype=np.float32)
 
     def _flush(self) -> None:
         """Stops every voice and lets the tail run out, then resets, so no render bleeds into the next."""
@@ -118,6 +172,9 @@ class Vst3Synth:
         """The plugin state (``.vstpreset`` bytes) for a patch: the base preset with ``values`` set."""
         self._plugin.preset_data = self._base_state
         self._apply(values)
+        if self.voice is not None:  # a voice is only taken in while audio is processed
+            self._plugin(self._voice_messages(values), duration=FLUSH_SECONDS, sample_rate=self.sample_rate,
+                         num_channels=self.channels, buffer_size=self.buffer_size, reset=False)
         return bytes(self._plugin.preset_data)
 
     def export(self, values: Mapping[str, Native], path: str | Path) -> Path:
@@ -126,10 +183,13 @@ class Vst3Synth:
         return path
 
     def current(self) -> dict[str, Native]:
-        """The searched parameters as the plugin holds them now. pedalboard snaps a value to the
-        plugin's own steps when it is set, so this can differ from what was asked by a step."""
+        """The searched plugin parameters as the plugin holds them now (a voice's fields are not
+        parameters). pedalboard snaps a value to the plugin's own steps when it is set, so this can
+        differ from what was asked by a step."""
         out: dict[str, Native] = {}
         for p in self.space.params:
+            if p.name not in self._params:
+                continue
             value = getattr(self._plugin, p.name)  # a pedalboard WeakTypeWrapper around str/float/bool
             if p.kind == "choice":
                 out[p.name] = next((v for v in p.values if str(v) == str(value) or v == value), str(value))
@@ -149,6 +209,20 @@ def _cache_path(plugin: Path) -> Path:
     key = hashlib.sha1(f"{plugin.resolve()}|{st.st_mtime_ns}|{st.st_size}".encode()).hexdigest()[:16]
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hybridmatch" / "describe"
     return root / f"{plugin.stem}-{key}.toml"
+
+
+SWITCH_WORDS = frozenset({"bypass", "power", "mute", "muted", "enable", "enabled", "active", "switch", "on", "off"})
+
+
+def _is_switch(name: str, param: Any) -> bool:
+    """An on/off, bypass, mute or power switch: two states, and a switch word in the name or in the
+    states themselves (``"OP1 SWITCH ON"``). Searching one only adds silent corners to the space."""
+    states = [False, True] if param.type is bool else list(param.valid_values) if param.type is str else []
+    if len(states) != 2:
+        return False
+    words = set(re.split(r"[^a-z0-9]+", f"{name} {param.name}".lower()))
+    state_words = [set(re.split(r"[^a-z0-9]+", str(v).lower())) for v in states]
+    return bool(words & SWITCH_WORDS) or ({"off"} <= state_words[0] and {"on"} <= state_words[1])
 
 
 def _describe_param(name: str, param: Any, current: Any) -> tuple[dict[str, Any], str]:
@@ -215,8 +289,8 @@ def describe(plugin_path: str | Path, *, refresh: bool = False) -> str:
     fixed = []
     for name, param in plugin.parameters.items():
         current = getattr(plugin, name)
-        if name == "bypass" or str(param.name).lower() == "bypass":
-            fixed.append(f"{name} = false  # the host's bypass switch; never searched")
+        if _is_switch(name, param):
+            fixed.append(f"{name} = {_toml_value(bool(current) if param.type is bool else str(current))}  # a switch; never searched")
             continue
         entry, comment = _describe_param(name, param, current)
         lines.append(f"# {comment}")
