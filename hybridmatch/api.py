@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from time import time as clock
 from typing import Any
 
 __all__ = ["MatchResult", "match"]
@@ -72,36 +73,55 @@ def match(
     ``hybridmatch-out/<stem>``). ``note`` and ``duration`` (seconds held) are estimated when None.
     A ``<stem>.json`` beside the target from ``hybridmatch sample`` is scored as the known answer.
     An ``out`` that holds this same job continues it; one that holds another job is refused unless ``force``.
-    ``budget`` is the renders to spend (500 by default); ``time`` instead gives the whole match that
-    many seconds, counted from this call, with ``budget`` (no cap by default) as an upper bound.
-    Bad input raises a :class:`~hybridmatch.errors.HybridMatchError` before anything is written."""
+    ``budget`` is the renders to spend (500 by default); ``time`` instead gives the whole match that many
+    seconds from this call, with ``budget`` (no cap by default) as an upper bound. Bad input raises a
+    :class:`~hybridmatch.errors.HybridMatchError` before anything is written."""
     from .audio import load_target
     from .catalog import resolve_strategy, resolve_synth
-    from .engine import default_budget, report_or_skip, run_match
-    from .errors import TargetError
+    from .engine import default_budget, run_match
     from .progress import Progress
     from .render import RenderPool
     from .sampling import known_answer
     from .search import Deadline
 
+    started = clock()
     deadline = Deadline.start(time) if time is not None else None  # the clock starts before anything is loaded
     budget = default_budget(budget, time)
     spec = resolve_synth(synth, config)
     strat = resolve_strategy(strategy, spec)
     tgt = load_target(target, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
-    if out is None and Path(target).stem in ("", ".", ".."):
-        raise TargetError(f"{target}: give --out; the file's stem cannot name an output folder")
-    out_dir = Path(out) if out is not None else Path("hybridmatch-out") / Path(target).stem
+    out_dir = _out_dir(target, out)
     progress = Progress(budget, quiet=quiet, label=tgt.name, deadline=deadline)
     written: dict[str, Any] = {}
     try:
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
+            progress.watch(pool, started)
             run_match(tgt, spec, strat, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=out_dir, on_progress=progress,
                       reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update, force=force,
-                      deadline=deadline)
+                      deadline=deadline, started=started)
     finally:
         progress.close()
         if report and written and all(c["preset"] is not None for c in written["candidates"]):
-            report_or_skip(out_dir, written)  # drawn once the pool is closed: after Ctrl-C its dying workers can interrupt nothing more
+            _draw_report(out_dir, written)  # once the pool is closed: after Ctrl-C its dying workers can interrupt nothing more
     return MatchResult(out_dir, written)  # results.json as written, with a report that failed recorded as skipped
+
+
+def _out_dir(target: str | Path, out: str | Path | None) -> Path:
+    """``out``, else ``hybridmatch-out/<target stem>``."""
+    from .errors import TargetError
+
+    if out is None and Path(target).stem in ("", ".", ".."):
+        raise TargetError(f"{target}: give --out; the file's stem cannot name an output folder")
+    return Path(out) if out is not None else Path("hybridmatch-out") / Path(target).stem
+
+
+def _draw_report(out: Path, results: dict[str, Any]) -> None:
+    """``report.html``, and the seconds it took in results.json's ``timings``."""
+    from ._io import write_json
+    from .engine import report_or_skip
+
+    t0 = clock()
+    report_or_skip(out, results)
+    results["timings"]["report_s"] = round(clock() - t0, 3)
+    write_json(out / "results.json", results)
 

@@ -121,4 +121,4 @@ def auto_strategy(spec: SynthSpec) -> str:
     ships for the config; plain CMA-ES where none does (a VST3 plugin, a config of your own)."""
     from .ml.proposer import shipped_checkpoint
 
-    return spec.default_strategy if shipped_checkpoint(spec.space.name).exists() else "cma"
+    return spec.default_strategy if shipped_checkpoint(spec.space.meta.get("voice_of") or spec.space.name).exists() else "cma"

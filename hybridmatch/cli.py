@@ -3,18 +3,18 @@ prints, and returns. Any :class:`HybridMatchError` becomes one line on stderr an
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ._cli_common import OneLineErrors, friendly, int_list
 from .catalog import resolve_strategy, resolve_synth
-from .errors import ConfigError, HybridMatchError, Interrupted
+from .cli_bench import add_bench_commands
+from .errors import ConfigError
 
 
 def _auto(value: str, kind: type, flag: str) -> Any:
@@ -26,49 +26,7 @@ def _auto(value: str, kind: type, flag: str) -> Any:
         raise ConfigError(f"{flag} must be 'auto' or a number, got {value!r}") from None
 
 
-def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turns expected failures into one line on stderr and a non-zero exit, never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except HybridMatchError as exc:
-            click.echo(f"hybridmatch: error: {exc}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt as exc:
-            click.echo(f"hybridmatch: {exc}" if isinstance(exc, Interrupted) else "hybridmatch: interrupted", err=True)
-            sys.exit(130)
-        except OSError as exc:  # the machine's, not the input's: a full disk, a folder that went away
-            click.echo(f"hybridmatch: error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", err=True)
-            sys.exit(2)
-        except Exception as exc:  # a bug: one line unless HYBRIDMATCH_DEBUG asks for the traceback
-            if os.environ.get("HYBRIDMATCH_DEBUG"):
-                raise
-            click.echo(f"hybridmatch: internal error: {type(exc).__name__}: {exc} (set HYBRIDMATCH_DEBUG=1 for details)", err=True)
-            sys.exit(1)
-
-    return wrapper
-
-
-class _OneLineErrors(click.Group):
-    """Usage errors (an unknown option, ``--budget nan``) as one line and exit code 2, like every
-    other bad input, instead of click's usage block."""
-
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["standalone_mode"] = False  # click's errors come back here instead of being printed with the usage
-        try:
-            code = super().main(*args, **kwargs)
-        except click.ClickException as exc:
-            click.echo(f"hybridmatch: error: {exc.format_message()}", err=True)
-            sys.exit(2)
-        except click.Abort:
-            click.echo("hybridmatch: interrupted", err=True)
-            sys.exit(130)
-        sys.exit(code if isinstance(code, int) else 0)
-
-
-@click.group(cls=_OneLineErrors)
+@click.group(cls=OneLineErrors)
 @click.version_option(package_name="hybridmatch")
 def main() -> None:
     """Reverse sound design: find synth patches that recreate a recording."""
@@ -200,78 +158,10 @@ def sample(synth: str, config: str | None, seed: int, note: int, duration: float
     click.echo("re-render noise floor: " + "  ".join(f"{k} {v:.4g}" for k, v in floor.items()))
 
 
-def _int_list(ctx: Any, param: Any, value: str) -> list[int]:
-    try:
-        out = [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter("expected comma-separated integers") from None
-    if not out or min(out) < 1:
-        raise click.BadParameter("expected positive integers")
-    return out
-
-
-@main.command("bench-render")
-@click.option("--synth", default="vital", show_default=True)
-@click.option("--config", default=None)
-@click.option("--workers", default="1,2", show_default=True, callback=_int_list)
-@click.option("--renders", default=96, show_default=True, type=int, help="renders per setting")
-@click.option("--seconds", default=1.0, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--vary", default=None, help="KEY=V1,V2: measure each value of a synth option side by side, on the same patches")
-@click.option("--out", default="results/bench-render.md", show_default=True)
-@friendly
-def bench_render(synth: str, config: str | None, workers: list[int], renders: int, seconds: float, seed: int, vary: str | None, out: str) -> None:
-    """Measure renders/s, parallel efficiency and per-render overhead; writes a markdown table."""
-    from .bench import bench_render as bench
-
-    spec = resolve_synth(synth, config)
-    click.echo(bench(spec, workers=workers, renders=renders, seconds=seconds, seed=seed, vary=vary, config=config, out=out))
-
-
-@main.command("bench-propose")
-@click.option("--synth", default="vital,dexed", show_default=True, help="comma-separated synths, measured side by side")
-@click.option("--strategies", default="cnf-cma,cnf-only,regress-cma", show_default=True, help="whose proposals to time")
-@click.option("--repeats", default=5, show_default=True, type=int)
-@click.option("--threads", default=2, show_default=True, type=int, help="torch threads (the issue's budget: 2 CPU cores)")
-@click.option("--seconds", default=1.0, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", default="results/bench-propose.md", show_default=True)
-@friendly
-def bench_propose(synth: str, strategies: str, repeats: int, threads: int, seconds: float, seed: int, out: str) -> None:
-    """Time what each strategy's proposer costs per target (the flow's samples, the surrogate's pick, the
-    regression estimate), in seconds and in evaluations."""
-    from .bench import bench_propose as bench
-
-    if repeats < 1 or threads < 1:
-        raise ConfigError("--repeats and --threads must be at least 1")
-    specs = [resolve_synth(s.strip(), None) for s in synth.split(",") if s.strip()]
-    strats = [resolve_strategy(s.strip(), specs[0] if specs else None) for s in strategies.split(",") if s.strip()]
-    click.echo(bench(specs, strats, repeats=repeats, threads=threads, seconds=seconds, seed=seed, out=out))
-
-
-@main.command("bench-memory")
-@click.option("--synth", default="dexed", show_default=True)
-@click.option("--config", default=None)
-@click.option("--strategy", default="cma", show_default=True)
-@click.option("--budgets", default="2000,20000", show_default=True, callback=_int_list)
-@click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--seconds", default=0.5, show_default=True, type=float, help="target length")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", default="results/bench-memory.md", show_default=True)
-@friendly
-def bench_memory(synth: str, config: str | None, strategy: str, budgets: list[int], workers: int, seconds: float, seed: int, out: str) -> None:
-    """Peak resident memory of a whole run at each budget, one run process per budget; writes a markdown table."""
-    from .bench_memory import bench_memory as bench
-
-    spec = resolve_synth(synth, config)
-    resolve_strategy(strategy, spec)  # a bad name fails here, not in the first run
-    click.echo(bench(spec, strategy, budgets, workers=workers, seconds=seconds, seed=seed, out=out))
-
-
 @main.command()
 @click.option("--targets", required=True, help="folder of target WAVs (each may have a <stem>.json with note/duration)")
 @click.option("--strategies", required=True, help="comma-separated strategy names")
-@click.option("--budgets", default="100,500", show_default=True, callback=_int_list)
+@click.option("--budgets", default="100,500", show_default=True, callback=int_list)
 @click.option("--seeds", default=3, show_default=True, type=int)
 @click.option("--synth", default="vital", show_default=True)
 @click.option("--config", default=None)
@@ -431,20 +321,7 @@ def describe(plugin: str, refresh: bool) -> None:
         click.echo(f"a curated config ships for this plugin ({curated.stem}): --synth vst3:{plugin} uses it", err=True)
 
 
-@main.command()
-@click.argument("runs", nargs=-1, required=True)
-@click.option("--synth", required=True, help="the engine that loads the presets, e.g. vst3:PATH/Dexed.vst3")
-@click.option("--config", default=None)
-@click.option("--out", default=None, help="also write the table here")
-@friendly
-def crosscheck(runs: tuple[str, ...], synth: str, config: str | None, out: str | None) -> None:
-    """Load every returned preset of the finished runs under RUNS into another engine (a .vstpreset into
-    a fresh plugin, a DX7 .syx into the Dexed VST3); compare its sound with the render the run scored."""
-    from .crosscheck import crosscheck as check
-
-    command = "hybridmatch crosscheck " + " ".join(runs) + f" --synth {synth}" + (f" --config {config}" if config else "")
-    click.echo(check([Path(r) for r in runs], resolve_synth(synth, config), out=out, command=command))
-
+add_bench_commands(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

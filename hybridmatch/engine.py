@@ -76,6 +76,7 @@ def run_match(
     refine: str = "length",
     on_written: Callable[[dict[str, Any]], None] | None = None,
     deadline: Deadline | None = None,
+    started: float | None = None,
 ) -> dict[str, Any]:
     """Matches ``target`` on ``pool`` into ``out_dir`` (presets, renders, ``results.json``,
     ``report.html``); returns the ``results.json`` content.
@@ -86,27 +87,27 @@ def run_match(
     counted; one holding another job is refused, or cleared first with ``force``. ``reference`` (the
     known answer's native params) is scored as ``results["reference"]``. ``refine`` (one of ``REFINE``)
     lets probe renders replace an estimated length or note. ``on_written`` gets the written results.
-    ``deadline`` (``run --time``) ends the search in time for the verify pass, within ``budget``."""
+    ``deadline`` (``run --time``) ends the search in time for the verify pass, within ``budget``.
+    ``started`` (``time.time()`` before the target was analysed) dates results.json's ``timings``."""
     _check_options(budget, keep, refine)
     strategy.check(spec.space)  # e.g. a missing checkpoint or a bad optimizer option fails here, before anything is written
     out = Path(out_dir)
     identity = job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine, time_limit=deadline.seconds if deadline else None)
     resume = claim(out, identity, force=force)
     job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
-    t0 = time.perf_counter()
+    stamps = {"started": started if started is not None else time.time(), "run": time.time()}
     with Archive(out / "archive.jsonl", append=resume) as archive:
         job, analysis, interrupted = _analyse_and_search(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine,
                                                          resume=resume, on_progress=on_progress,
-                                                         deadline=_for_search(deadline, keep, pool.workers))
-    wall_s = time.perf_counter() - t0  # probing and search; not the final renders of the returned set
+                                                         deadline=_for_search(deadline, keep, pool.workers), stamps=stamps)
     returned, ref_audio, stopped, skipped = _verify_and_reference(job, pool, archive, keep, reference)
+    stamps["verified"] = time.time()
     features = TargetFeatures(target.audio, spec.sample_rate)  # the final scores, the returned set's and the known answer's
+    wall_s = stamps["searched"] - stamps["run"]  # probing and search; not the final renders of the returned set
     results = {**_summary(target, job, strategy, archive, analysis, budget=budget, seed=seed, wall_s=wall_s, interrupted=interrupted or stopped),
                "verified": returned.shortlisted,  # the shortlist rendered again (on new instances) to rank the set; not in the budget
-               **_write_returned(out, target, features, spec, archive, returned),
-               "skipped": skipped, "job": identity}
-    if ref_audio is not None:
-        results["reference"] = _scores(features, ref_audio)
+               **_write_returned(out, target, features, spec, archive, returned), "skipped": skipped, "job": identity,
+               **({"reference": _scores(features, ref_audio)} if ref_audio is not None else {}), "timings": _timings(stamps, pool.first_render_at)}
     write_json(out / "results.json", results)
     if on_written is not None:
         on_written(results)
@@ -118,6 +119,18 @@ def run_match(
     if interrupted:
         raise Interrupted(f"interrupted; the best set found so far was written to {out}")
     return results
+
+
+def _timings(stamps: dict[str, float], first_render_at: float | None) -> dict[str, Any]:
+    """Seconds per phase of a match: analysing the target (before ``run_match``), the probes that
+    choose the note and length, the search, the verify pass with the known answer, writing the files;
+    and when the first render began, from the start. ``started_at`` lets a benchmark add the imports."""
+    now = time.time()
+    probed = stamps.get("probed", stamps["run"])
+    return {"started_at": round(stamps["started"], 3), "analysis_s": round(stamps["run"] - stamps["started"], 3),
+            "probes_s": round(probed - stamps["run"], 3), "search_s": round(stamps["searched"] - probed, 3),
+            "verify_s": round(stamps["verified"] - stamps["searched"], 3), "write_s": round(now - stamps["verified"], 3),
+            "first_render_s": round(first_render_at - stamps["started"], 3) if first_render_at is not None else None}
 
 
 def _for_search(deadline: Deadline | None, keep: int, workers: int) -> Deadline | None:
@@ -159,14 +172,19 @@ def _check_options(budget: int, keep: int, refine: str) -> None:
 
 def _analyse_and_search(target: Target, job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, out: Path, *, budget: int,
                         seed: int, refine: str, resume: bool, on_progress: Callable[[Archive], None] | None,
-                        deadline: Deadline | None) -> tuple[RenderJob, dict[str, Any], bool]:
-    """The job searched under, the ``analysis`` record, and whether Ctrl-C stopped the search."""
+                        deadline: Deadline | None, stamps: dict[str, float]) -> tuple[RenderJob, dict[str, Any], bool]:
+    """The job searched under, the ``analysis`` record, and whether Ctrl-C stopped the search;
+    ``stamps`` gets the times the probes and the search ended."""
+    pool.first_render_at = None  # this match's first render (a batch shares its pool between targets)
     try:
         job, analysis = _choose_analysis(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine, resume=resume)
     except KeyboardInterrupt:  # stopped while probing: write what there is (nothing is searched)
+        stamps["probed"] = stamps["searched"] = time.time()
         return job, {"refined": False, "reason": "interrupted while probing"}, True
+    stamps["probed"] = time.time()
     result: SearchResult = search(job, strategy, pool, archive, budget=budget - analysis.get("spent", 0), seed=seed, on_batch=on_progress,
                                   deadline=deadline)
+    stamps["searched"] = time.time()
     return job, analysis, result.interrupted
 
 

@@ -42,6 +42,8 @@ class Progress:
         self._log = not quiet and self._bar is None
         self._last: tuple[int, str] | None = None
         self._wrote = False
+        self._pool: Any = None
+        self._started = 0.0
         if self._bar is not None:
             if self._own:
                 self._bar.start()
@@ -60,6 +62,14 @@ class Progress:
         print(f"{self._label}: {done}/{self._total} {info} ({now - self._t0:.0f} s)", file=sys.stderr, flush=True)
         self._logged, self._wrote = now, True
 
+    def watch(self, pool: Any, started: float) -> None:
+        """Shows when ``pool``'s first render began, in seconds from ``started`` (``time.time()``)."""
+        self._pool, self._started = pool, started
+
+    def _first_render(self) -> str:
+        at = getattr(self._pool, "first_render_at", None)
+        return f" | first render at {at - self._started:.1f} s" if at is not None else ""
+
     def __call__(self, archive: Any) -> None:
         """The search's progress callback: the archive so far (an :class:`~hybridmatch.search.Archive`)."""
         if not len(archive):
@@ -67,7 +77,8 @@ class Progress:
         best = archive.best()
         rate = len(archive) / max(time.perf_counter() - self._t0, 1e-9)
         done = len(archive) if self._deadline is None else min(round(time.perf_counter() - self._deadline.at + self._deadline.seconds), self._total)
-        self.update(done, f"{len(archive)} renders, loss {best.loss:.3f} mss {best.objectives['mss']:.2f} wmfcc {best.objectives['wmfcc']:.1f} | {rate:.1f} renders/s")
+        self.update(done, f"{len(archive)} renders, loss {best.loss:.3f} mss {best.objectives['mss']:.2f} wmfcc {best.objectives['wmfcc']:.1f} "
+                          f"| {rate:.1f} renders/s{self._first_render()}")
 
     def __enter__(self) -> Progress:
         return self

@@ -279,6 +279,7 @@ class RenderPool:
         self.workers = workers
         self.backend = backend
         self.chunk = chunk
+        self.first_render_at: float | None = None  # time.time() when the first scored render began
         self._client: Any = None
         if backend == "dask":
             try:
@@ -373,6 +374,8 @@ class RenderPool:
             for s, items in self._run(fn, job, units, self._chunks(len(units))):
                 for i, item in zip(range(s.start, s.stop), items, strict=True):
                     out[i] = item
+                if self.first_render_at is None and isinstance(items[0], Evaluation):
+                    self.first_render_at = time.time() - items[0].render_s - items[0].score_s
         except lost as exc:
             if "SIGINT" in str(exc):  # Ctrl-C reached a worker before it could ignore it: the user's stop
                 raise KeyboardInterrupt from None

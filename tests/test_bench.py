@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from click.testing import CliRunner
 
 from hybridmatch.bench import bench_render
@@ -51,3 +52,15 @@ def test_vary_makes_one_spec_per_value_of_a_synth_option(toy_spec):
     assert [spec.options["initialization_timeout"] for _, spec in settings] == [0, 10.5, "off"]  # TOML values, else text
     assert len({spec.key for _, spec in settings}) == 3 and all(spec.space is toy_spec.space for _, spec in settings)
     assert vary_specs(toy_spec, None) == [("", toy_spec)]
+
+
+@pytest.mark.slow
+def test_bench_run_times_every_phase_of_a_whole_run(tmp_path):
+    out = tmp_path / "run.md"
+    result = CliRunner().invoke(main, ["bench-run", "--synth", "toy", "--workers", "1", "--renders", "16", "--seconds", "0.4", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (row,) = _rows(out.read_text())
+    assert row[:2] == ["toy", "1"] and len(row) == 18
+    total, phases = float(row[2]), [float(v) for v in row[3:11]]
+    assert min(phases[:-1]) >= 0 and abs(sum(phases) - total) < 0.2  # the phases add up to the run
+    assert phases[0] + phases[1] <= float(row[12]) <= total  # the first render comes after imports and analysis

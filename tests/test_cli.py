@@ -190,6 +190,9 @@ def test_an_output_folder_continues_only_its_own_job(tmp_path):
     first = json.loads((out / "results.json").read_text())
     archive = (out / "archive.jsonl").read_bytes()
     assert len(first["candidates"]) >= 3 and first["job"]["seed"] == 0 and first["job"]["strategy"] == "random"
+    timings = first["timings"]  # seconds per phase; the first render comes after the analysis
+    assert all(timings[f"{p}_s"] >= 0 for p in ("analysis", "probes", "search", "verify", "write", "report"))
+    assert timings["analysis_s"] <= timings["first_render_s"] <= timings["analysis_s"] + timings["probes_s"] + timings["search_s"] + 1
     again = run("--keep", "6")
     assert again.exit_code == 0 and (out / "archive.jsonl").read_bytes() == archive  # resumed: the budget was already spent
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -232,7 +235,8 @@ def test_run_writes_the_output_layout_and_is_reproducible(tmp_path):
         outs.append(out)
     results = [json.loads((o / "results.json").read_text()) for o in outs]
     for r in results:
-        r.pop("wall_s")
+        for key in ("wall_s", "timings"):  # seconds differ from run to run
+            r.pop(key)
     assert results[0] == results[1]
     r = results[0]
     assert r["renders"] == 40 and 1 <= len(r["candidates"]) <= 4

@@ -49,14 +49,16 @@ def test_a_voice_sounds_as_it_does_in_dexed_py(spec, synth, dexed_py):
     """The same DX7 voice through the plugin and through dexed-py: the plugins README measured a
     median 0.17 dB on the ROM voices; prior samples include LFO- and noise-heavy ones."""
     engine = dexed_py.build()
-    distances = []
+    distances, levels = [], []
     for unit in dexed_py.space.sample(np.random.default_rng(7), 8):
         values = dexed_py.space.to_native(unit)
         a = engine.render(values, note=60, duration=0.5, seconds=0.8)
         b = synth.render(values, note=60, duration=0.5, seconds=0.8)
         assert b.shape == (2, a.shape[1])
         distances.append(logmel_l1(a, b))
+        levels.append(np.sqrt(np.mean(b.mean(axis=0) ** 2) / max(np.mean(a**2), 1e-20)))
     assert np.median(distances) < 1.0, distances
+    assert abs(np.median(levels) - 1.0) < 0.05  # the config's gain_db puts the plugin at dexed-py's level
 
 
 def test_a_vstpreset_holds_the_voice_and_sounds_the_same_in_a_fresh_instance(spec, synth, tmp_path):
@@ -85,7 +87,7 @@ def test_a_silent_patch_renders_as_fast_as_a_sounding_one(dexed_plugin):
 def test_preroll_starts_the_note_later_and_cuts_the_lead_in(spec, synth, dexed_plugin):
     values = spec.space.to_native(spec.space.sample(np.random.default_rng(5), 1)[0])
     values.update(osc_key_sync=1, lfo_sync=1)  # oscillators and LFO start with the note, not with the render
-    late = Vst3Synth(spec.space, plugin=str(dexed_plugin), voice="dx7", preroll=0.1)
+    late = Vst3Synth(spec.space, **{**spec.options, "preroll": 0.1})
     a = synth.render(values, note=62, duration=0.3, seconds=0.5)
     b = late.render(values, note=62, duration=0.3, seconds=0.5)
     assert a.shape == b.shape

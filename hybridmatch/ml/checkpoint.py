@@ -128,11 +128,21 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return raw
 
 
+def _model_view(space: ParamSpace, target: ParamSpace) -> dict[str, Any]:
+    """What must agree between a checkpoint's space and the space it proposes for: everything, except
+    where ``target`` plays the checkpoint's voice on another engine (``[meta] voice_of``); then only
+    the searched parameters, which are the same voice fields with the same meaning."""
+    view = space.to_dict()
+    if target.meta.get("voice_of"):
+        view = {k: v for k, v in view.items() if k in ("param", "symmetry")}
+    return view
+
+
 def load_checkpoint(path: str | Path, space: ParamSpace | None = None) -> Checkpoint:
     """Loads a checkpoint; with ``space``, checks it was trained on that exact parameter space."""
     raw = read_checkpoint(Path(path))
     trained = ParamSpace.from_dict(raw["space"], name=raw["space"].get("name", ""))
-    if space is not None and trained.to_dict() != space.to_dict():
+    if space is not None and _model_view(trained, space) != _model_view(space, space):
         raise ConfigError(f"{path} was trained on another parameter space than {space.name!r}; retrain it for this config")
     cfg = ModelConfig(**raw["config"])
     model = build_model(cfg)

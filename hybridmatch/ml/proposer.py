@@ -39,8 +39,9 @@ def _cached(path: str, space_json: str) -> Any:
 
 
 def checkpoint_path(space: ParamSpace, kind: str, checkpoint: str | None = None) -> Path:
-    """The file a ``kind`` proposer samples from for ``space``: the named one, else the shipped one."""
-    return Path(checkpoint) if checkpoint else shipped_checkpoint(space.name, kind)
+    """The file a ``kind`` proposer samples from for ``space``: the named one, else the shipped one
+    (for a config that plays another config's voice, ``[meta] voice_of``, that config's)."""
+    return Path(checkpoint) if checkpoint else shipped_checkpoint(space.meta.get("voice_of") or space.name, kind)
 
 
 # [proposer.options] a checkpoint proposer takes, with the test each value must pass

@@ -87,12 +87,13 @@ def _voice_codec(name: str, fixed: Mapping[str, Native]) -> Any:
 class Vst3Synth:
     """A VST3 instrument. Options: ``plugin`` (path), ``preset`` (base ``.vstpreset`` loaded first),
     ``velocity``, ``buffer_size``, ``channels``, ``initialization_timeout`` (seconds pedalboard waits
-    for sound after a reset; 0), ``preroll`` (seconds of lead-in before the note; 0) and ``voice``
-    (``"dx7"``: the space's DX7 voice fields go to the plugin as sysex)."""
+    for sound after a reset; 0), ``preroll`` (seconds of lead-in before the note; 0), ``voice``
+    (``"dx7"``: the space's DX7 voice fields go to the plugin as sysex) and ``gain_db`` (applied to
+    every render, not stored in presets; 0)."""
 
     def __init__(self, space: ParamSpace, *, sample_rate: int = 44100, plugin: str = "", preset: str | None = None,
                  velocity: int = 100, buffer_size: int = 512, channels: int = 2, initialization_timeout: float = 0.0,
-                 preroll: float = 0.0, voice: str = "") -> None:
+                 preroll: float = 0.0, voice: str = "", gain_db: float = 0.0) -> None:
         if not plugin:
             raise ConfigError("the vst3 backend needs a plugin path: --synth vst3:/path/to/Plugin.vst3 or [options] plugin")
         if not (math.isfinite(float(preroll)) and 0.0 <= float(preroll) <= 1.0):
@@ -103,6 +104,9 @@ class Vst3Synth:
         self.buffer_size = int(buffer_size)
         self.channels = int(channels)
         self.preroll = float(preroll)
+        if not math.isfinite(float(gain_db)):
+            raise ConfigError(f"[options] gain_db must be a number of dB, not {gain_db!r}")
+        self.gain = 10.0 ** (float(gain_db) / 20.0)
         self.initialization_timeout = float(initialization_timeout)
         self.path = Path(plugin)
         self.voice = _voice_codec(voice, space.fixed) if voice else None
@@ -160,7 +164,7 @@ class Vst3Synth:
         audio = plugin(midi, duration=start + seconds, sample_rate=self.sample_rate, num_channels=self.channels,
                        buffer_size=self.buffer_size, reset=True)
         cut = int(round(start * self.sample_rate))
-        return np.ascontiguousarray(audio[:, cut:cut + int(round(seconds * self.sample_rate))], dtype=np.float32)
+        return np.ascontiguousarray(self.gain * audio[:, cut:cut + int(round(seconds * self.sample_rate))], dtype=np.float32)
 
     def _flush(self) -> None:
         """Stops every voice and lets the tail run out, then resets, so no render bleeds into the next."""
@@ -204,9 +208,12 @@ class Vst3Synth:
 
 
 # ------------------------------------------------------------------------------ describe
+DESCRIBE_FORMAT = 2  # raised whenever describe writes something new, so no stale skeleton is served
+
+
 def _cache_path(plugin: Path) -> Path:
     st = plugin.stat()
-    key = hashlib.sha1(f"{plugin.resolve()}|{st.st_mtime_ns}|{st.st_size}".encode()).hexdigest()[:16]
+    key = hashlib.sha1(f"{DESCRIBE_FORMAT}|{plugin.resolve()}|{st.st_mtime_ns}|{st.st_size}".encode()).hexdigest()[:16]
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hybridmatch" / "describe"
     return root / f"{plugin.stem}-{key}.toml"
 
