@@ -9,9 +9,9 @@ would load it, rendered at the run's note and length, and compared with the rend
   ``voice = "dx7"``), so a voice found with ``dexed-py`` is checked in the plugin.
 
 The distance is the log-mel L1 in dB (128 mels, 2048-point frames, 512 hop; each signal in dB below
-its own peak, floored at -80 dB), which is level-matched by construction: the Dexed VST3 plays about
-18 dB quieter than ``dexed-py``. MSS (the search's own metric) and the largest sample difference
-after level matching are reported beside it.
+its own peak, floored at -80 dB), which is level-matched by construction (the Dexed plugin's own
+output is 18 dB below ``dexed-py``'s; its config scales it back). MSS (the search's own metric) and
+the largest sample difference after level matching are reported beside it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -40,20 +40,26 @@ HMSYNTH_CONFIG = FIXTURES / "hmsynth" / "hmsynth.toml"
 SHARED_PLUGINS = ROOT.parent / "shared" / "plugins"  # real third-party plugins, where this machine has them
 
 
+_DATA_HOME = tempfile.TemporaryDirectory(prefix="hybridmatch-tests-data-")
+
+
+def pytest_configure(config) -> None:
+    """Plugins that write files on first load (Dexed writes its cartridges under $XDG_DATA_HOME) write
+    them into a folder of this test session, set before any worker process starts."""
+    os.environ["XDG_DATA_HOME"] = _DATA_HOME.name
+
+
+def pytest_unconfigure(config) -> None:
+    _DATA_HOME.cleanup()
+
+
 @pytest.fixture(scope="session")
-def dexed_plugin(tmp_path_factory) -> Iterator[Path]:
-    """The Dexed VST3 from ../shared/plugins (skipped where that folder is absent). Dexed writes its
-    cartridges under $XDG_DATA_HOME on first load, so the tests point that at a temporary folder."""
+def dexed_plugin() -> Path:
+    """The Dexed VST3 from ../shared/plugins (skipped where that folder is absent)."""
     plugin = SHARED_PLUGINS / "Dexed.vst3"
     if not plugin.is_dir():
         pytest.skip(f"the Dexed VST3 is not on this machine ({plugin} is absent)")
-    before = os.environ.get("XDG_DATA_HOME")
-    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
-    yield plugin
-    if before is None:
-        os.environ.pop("XDG_DATA_HOME", None)
-    else:
-        os.environ["XDG_DATA_HOME"] = before
+    return plugin
 
 
 @pytest.fixture(scope="session")

@@ -324,3 +324,19 @@ def test_a_pickled_object_in_a_checkpoint_or_training_state_is_refused_and_never
     result = CliRunner().invoke(main, ["checkpoints", str(hostile)])
     assert result.exit_code == 2 and result.output.strip().count("\n") == 0 and "hybridmatch: error:" in result.output
     assert not marker.exists()
+
+
+def test_a_config_that_plays_another_configs_voice_uses_its_checkpoints_and_no_other_does(configs):
+    """The Dexed VST3 config searches the dexed config's voice fields: the dexed flow and surrogate
+    serve it. A config that only looks alike (another name and fixed table, no voice_of) is refused."""
+    from hybridmatch.ml.proposer import checkpoint_path, load_for
+    from hybridmatch.space import ParamSpace
+
+    vst3 = load_synth(configs / "dexed-vst3.toml").space
+    assert checkpoint_path(vst3, "cnf") == CHECKPOINT_DIR / "dexed.pt"
+    assert checkpoint_path(vst3, "surrogate") == CHECKPOINT_DIR / "dexed-surrogate.pt"
+    for kind in ("cnf", "surrogate"):
+        assert load_for(vst3, kind) is not None
+    lookalike = ParamSpace.from_dict({**vst3.to_dict(), "meta": {}}, name="dexed")  # dexed's name, the plugin's fixed controls
+    with pytest.raises(ConfigError, match="another parameter space"):
+        load_for(lookalike, "cnf")
