@@ -76,7 +76,7 @@ def match(
     ``budget`` is the renders to spend (500 by default); ``time`` instead gives the whole match that many
     seconds from this call, with ``budget`` (no cap by default) as an upper bound. Bad input raises a
     :class:`~hybridmatch.errors.HybridMatchError` before anything is written."""
-    from .audio import load_target
+    from .audio import analyse, load_audio
     from .catalog import resolve_strategy, resolve_synth
     from .engine import default_budget, run_match
     from .progress import Progress
@@ -89,12 +89,14 @@ def match(
     budget = default_budget(budget, time)
     spec = resolve_synth(synth, config)
     strat = resolve_strategy(strategy, spec)
-    tgt = load_target(target, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
+    audio, rate = load_audio(target, max_seconds=max_seconds)
     out_dir = _out_dir(target, out)
-    progress = Progress(budget, quiet=quiet, label=tgt.name, deadline=deadline)
     written: dict[str, Any] = {}
+    progress = Progress(budget, quiet=quiet, label=Path(target).stem, deadline=deadline)
     try:
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
+            pool.prewarm(spec)  # the workers start while the target is analysed
+            tgt = analyse(audio, rate, sample_rate=spec.sample_rate, note=note, duration=duration, name=Path(target).stem)
             progress.watch(pool, started)
             run_match(tgt, spec, strat, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=out_dir, on_progress=progress,
                       reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update, force=force,

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import os
 import re
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -131,16 +132,27 @@ _IN_WORKER = False  # set by _indexed in pool workers; the watchdog never arms i
 _DEVNULL: Any = None
 
 
-def _worker_state(job: RenderJob) -> tuple[Any, TargetFeatures]:
-    spec = job.spec
+def _synth_for(spec: SynthSpec) -> Any:
     if spec.key not in _SYNTHS:
         _SYNTHS.clear()  # drop (and unload) the previous instance before building the next
         _SYNTHS[spec.key] = spec.build()
+    return _SYNTHS[spec.key]
+
+
+def _worker_state(job: RenderJob) -> tuple[Any, TargetFeatures]:
+    synth = _synth_for(job.spec)
     if job.key not in _FEATURES:
         if len(_FEATURES) >= 2:
             _FEATURES.pop(next(iter(_FEATURES)))
-        _FEATURES[job.key] = TargetFeatures(job.target, spec.sample_rate)
-    return _SYNTHS[spec.key], _FEATURES[job.key]
+        _FEATURES[job.key] = TargetFeatures(job.target, job.spec.sample_rate)
+    return synth, _FEATURES[job.key]
+
+
+def _build(spec: SynthSpec) -> None:
+    """A worker's synth for ``spec``, and the scoring code, loaded ahead of the first render."""
+    _synth_for(spec)
+    clip = np.random.default_rng(0).standard_normal((1, spec.sample_rate // 10)).astype(np.float32) * 0.1
+    score(TargetFeatures(clip, spec.sample_rate), clip)
 
 
 @contextlib.contextmanager
@@ -280,6 +292,7 @@ class RenderPool:
         self.backend = backend
         self.chunk = chunk
         self.first_render_at: float | None = None  # time.time() when the first scored render began
+        self._warming: threading.Thread | None = None
         self._client: Any = None
         if backend == "dask":
             try:
@@ -291,7 +304,26 @@ class RenderPool:
             self._client = Client(scheduler) if scheduler else Client(n_workers=workers, threads_per_worker=1, processes=True,
                                                                         host="127.0.0.1", dashboard_address=None)
 
+    def prewarm(self, spec: SynthSpec) -> None:
+        """Starts the workers and builds ``spec``'s synth in each, in the background, while the caller
+        analyses the target; the first renders then do not wait for process start, imports and plugin
+        loads. The next dispatch waits for it to finish."""
+        if self.backend == "loky" and (self.workers > 1 or spec.timeout is not None):
+            self._warming = threading.Thread(target=self._warm, args=(spec,), daemon=True)
+            self._warming.start()
+
+    def _warm(self, spec: SynthSpec) -> None:
+        with contextlib.suppress(Exception):  # a synth that fails to build fails again, and is reported, on its first render
+            for _ in self.map(_build, [(spec,)] * self.workers, isolate=True):
+                pass
+
+    def _warmed(self) -> None:
+        if self._warming is not None and self._warming is not threading.current_thread():
+            self._warming.join()
+            self._warming = None
+
     def close(self) -> None:
+        self._warmed()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -337,6 +369,7 @@ class RenderPool:
         parent), so that a render watchdog can kill a hung plugin without killing the search."""
         from joblib import delayed
 
+        self._warmed()
         if self.backend == "sequential" or (self.workers == 1 and self.backend == "loky" and not isolate):
             for i, task in enumerate(tasks):
                 yield i, fn(*task)

@@ -29,6 +29,11 @@ def faulty(toy_spec):
 
 
 def _fault(monkeypatch, tmp_path, mode: str, phase: str) -> str:
+    """Sets the fault up for worker processes started from now on: a reusable worker left by an
+    earlier test holds the environment it was started with, so it is shut down first."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
     trigger = str(tmp_path / "verify-now")
     for key, value in {"HM_FAULT": mode, "HM_FAULT_ON": phase, "HM_FAULT_FILE": trigger, "HM_FAULT_PARENT": str(os.getpid())}.items():
         monkeypatch.setenv(key, value)
