@@ -80,7 +80,7 @@ def bench_run(specs: list[tuple[SynthSpec, str | None]], *, workers: list[int], 
         p = run["phases"]
         outside = run["total"] - p["probes"] - p["search"]
         lines.append(f"| {name} | {w} | {run['total']:.1f} | " + " | ".join(f"{p[k]:.2f}" for k in PHASES) + f" | {outside:.1f} | "
-                     f"{run['first_render']:.1f} | {run['rate']:.2f} | {run['rate'] / base[name]:.2f}x | {pool:.2f} | "
+                     f"{run['first_render']:.2f} | {run['rate']:.2f} | {run['rate'] / base[name]:.2f}x | {pool:.2f} | "
                      f"{pool / base_pool[name]:.2f}x | {run['rate'] / pool:.0%} |")
     text = "\n".join(lines) + "\n"
     if out:

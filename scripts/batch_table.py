@@ -4,7 +4,7 @@ as markdown.
 
     python scripts/batch_table.py OUT_A OUT_B ...
 
-Per target: the note and held length each run estimated, the best returned MSS, the known answer's
+Per target: the true note and held length, the ones each run estimated, the best returned MSS, the known answer's
 MSS under that analysis and their ratio; then per batch the median and how many are within 2x.
 """
 
@@ -20,17 +20,23 @@ import numpy as np
 def rows(folder: Path) -> tuple[str, dict[str, dict]]:
     batch = json.loads((folder / "batch.json").read_text())
     label = f"{batch['config']} ({batch['strategy']}, {batch['budget']})"
-    return label, {r["file"]: r for r in batch["targets"] if r["status"] == "done"}
+    return label, {r["file"]: {**r, "source": Path(batch["folder"]) / r["file"]} for r in batch["targets"] if r["status"] == "done"}
+
+
+def truth(source: Path) -> str:
+    """The note and held length the target was rendered with (its ``<stem>.json``)."""
+    meta = json.loads(source.with_suffix(".json").read_text())
+    return f"{meta['note']}, {meta['duration']:.2f}"
 
 
 def main(folders: list[Path]) -> None:
     sides = [rows(f) for f in folders]
     files = sorted(set.intersection(*(set(r) for _, r in sides)))
-    head = "| target | " + " | ".join(f"{label}: note, held s | best MSS | known MSS | ratio" for label, _ in sides) + " |"
+    head = "| target | true note, held s | " + " | ".join(f"{label}: note, held s | best MSS | known MSS | ratio" for label, _ in sides) + " |"
     print(head)
-    print("|---|" + "---|---:|---:|---:|" * len(sides))
+    print("|---|---|" + "---|---:|---:|---:|" * len(sides))
     for name in files:
-        cells = []
+        cells = [truth(sides[0][1][name]["source"])]
         for _, r in sides:
             row = r[name]
             cells.append(f"{row['note']}, {row['duration']:.2f} | {row['mss']:.2f} | {row['known_mss']:.2f} | {row['mss'] / row['known_mss']:.2f}x")

@@ -63,4 +63,4 @@ def test_bench_run_times_every_phase_of_a_whole_run(tmp_path):
     assert row[:2] == ["toy", "1"] and len(row) == 18
     total, phases = float(row[2]), [float(v) for v in row[3:11]]
     assert min(phases[:-1]) >= 0 and abs(sum(phases) - total) < 0.2  # the phases add up to the run
-    assert phases[0] + phases[1] <= float(row[12]) <= total  # the first render comes after imports and analysis
+    assert phases[0] + phases[1] - 0.02 <= float(row[12]) <= total  # the first render comes after imports and analysis (to the rounding)
