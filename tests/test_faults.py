@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -96,8 +97,10 @@ def test_a_fault_in_the_reference_render_keeps_the_set(faulty, tmp_path, monkeyp
 
 
 @pytest.mark.parametrize("phase", ["verify", "reference"])
-def test_ctrl_c_in_verify_or_reference_still_writes_results(faulty, tmp_path, monkeypatch, phase):
+def test_ctrl_c_in_verify_or_reference_still_writes_results(faulty, tmp_path, monkeypatch, request, phase):
     """A real SIGINT from a worker while the parent waits on the shortlist or the known answer."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # a job started in the background ignores SIGINT
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     trigger = _fault(monkeypatch, tmp_path, "interrupt", phase)
     out, go = _match(faulty, tmp_path, trigger if phase == "verify" else None)
     with pytest.raises(Interrupted, match="results.json"):
