@@ -119,6 +119,6 @@ def resolve_strategy(name: str, spec: SynthSpec | None = None) -> Strategy:
 def auto_strategy(spec: SynthSpec) -> str:
     """The config's ``strategy`` (measured best for it; results/README.md) where a flow checkpoint
     ships for the config; plain CMA-ES where none does (a VST3 plugin, a config of your own)."""
-    from .ml.proposer import shipped_checkpoint
+    from .ml.proposer import checkpoint_path
 
-    return spec.default_strategy if shipped_checkpoint(spec.space.meta.get("voice_of") or spec.space.name).exists() else "cma"
+    return spec.default_strategy if checkpoint_path(spec.space, "cnf").exists() else "cma"

@@ -125,8 +125,7 @@ def _timings(stamps: dict[str, float], first_render_at: float | None) -> dict[st
     """Seconds per phase of a match: analysing the target (before ``run_match``), the probes that
     choose the note and length, the search, the verify pass with the known answer, writing the files;
     and when the first render began, from the start. ``started_at`` lets a benchmark add the imports."""
-    now = time.time()
-    probed = stamps.get("probed", stamps["run"])
+    now, probed = time.time(), stamps["probed"]
     return {"started_at": round(stamps["started"], 3), "analysis_s": round(stamps["run"] - stamps["started"], 3),
             "probes_s": round(probed - stamps["run"], 3), "search_s": round(stamps["searched"] - probed, 3),
             "verify_s": round(stamps["verified"] - stamps["searched"], 3), "write_s": round(now - stamps["verified"], 3),

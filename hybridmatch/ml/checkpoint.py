@@ -128,21 +128,20 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _model_view(space: ParamSpace, target: ParamSpace) -> dict[str, Any]:
-    """What must agree between a checkpoint's space and the space it proposes for: everything, except
-    where ``target`` plays the checkpoint's voice on another engine (``[meta] voice_of``); then only
-    the searched parameters, which are the same voice fields with the same meaning."""
+def _model_view(space: ParamSpace, searched_only: bool) -> dict[str, Any]:
+    """What must agree between a checkpoint's space and the space it proposes for: everything, or
+    only the searched parameters where the space plays the checkpoint's voice on another engine
+    (``[meta] voice_of``): the same voice fields with the same meaning, other plugin controls."""
     view = space.to_dict()
-    if target.meta.get("voice_of"):
-        view = {k: v for k, v in view.items() if k in ("param", "symmetry")}
-    return view
+    return {k: v for k, v in view.items() if k in ("param", "symmetry")} if searched_only else view
 
 
 def load_checkpoint(path: str | Path, space: ParamSpace | None = None) -> Checkpoint:
     """Loads a checkpoint; with ``space``, checks it was trained on that exact parameter space."""
     raw = read_checkpoint(Path(path))
     trained = ParamSpace.from_dict(raw["space"], name=raw["space"].get("name", ""))
-    if space is not None and _model_view(trained, space) != _model_view(space, space):
+    shared = space is not None and bool(space.meta.get("voice_of"))
+    if space is not None and _model_view(trained, shared) != _model_view(space, shared):
         raise ConfigError(f"{path} was trained on another parameter space than {space.name!r}; retrain it for this config")
     cfg = ModelConfig(**raw["config"])
     model = build_model(cfg)
