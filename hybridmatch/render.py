@@ -1,10 +1,6 @@
 """RenderPool: persistent joblib workers that render and score candidates where the synth lives.
 
-Each worker process builds its own synth from the picklable :class:`~hybridmatch.synths.SynthSpec`
-the first time it sees a :class:`RenderJob` and caches it, with the target's features, keyed by the
-job. A task renders a chunk of unit vectors and returns small records (objectives, loss, timings and a
-48-float audio fingerprint), never audio. A candidate that raises gets the finite penalty and its
-error text; a worker that dies (segfault, abort) is replaced by loky and the candidates it held are
+What a worker does with a task is in :mod:`hybridmatch.worker`. A worker that dies (segfault, abort) is replaced by loky and the candidates it held are
 retried one per task, so only a candidate that kills a worker on its own is recorded as lost.
 
 Why joblib/loky: it keeps workers alive between calls (the synth is built once per worker), starts
@@ -16,241 +12,36 @@ them with a clean interpreter (no fork of a parent that may hold a plugin), repo
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import os
 import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
-from .objectives import PARETO_KEYS, PENALTY, TargetFeatures, score, search_loss
 from .synths import SynthSpec
+from .worker import (
+    Evaluation,
+    RenderJob,
+    build,
+    evaluate_units,
+    failed,
+    fingerprint,
+    indexed,
+    render_audio,
+    render_with_presets,
+    verify_units,
+    watchdog,
+)
 
-__all__ = ["RenderJob", "Evaluation", "RenderPool", "fingerprint", "evaluate_units", "lost_reason", "lost_worker_errors", "verify_units", "watchdog"]
-
-FINGERPRINT_BANDS = 32
-FINGERPRINT_FRAMES = 16
-
-
-@dataclass(frozen=True)
-class RenderJob:
-    """Everything a worker needs to score candidates for one target (picklable)."""
-
-    spec: SynthSpec
-    target: np.ndarray  # (channels, n) at spec.sample_rate
-    note: int
-    duration: float
-    weights: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def seconds(self) -> float:
-        return self.target.shape[-1] / self.spec.sample_rate
-
-    @property
-    def timeout(self) -> float | None:
-        """Seconds one render may take before the watchdog kills its worker: the synth config's
-        ``[render] timeout`` plus the render's own length (a long target takes longer), or None."""
-        return None if self.spec.timeout is None else self.spec.timeout + self.seconds
-
-    @functools.cached_property
-    def key(self) -> str:
-        """Identity of the job; computed once in the parent and pickled with the job, so workers
-        do not hash the target on every task."""
-        h = hashlib.sha1()
-        h.update(np.ascontiguousarray(self.target).tobytes())
-        h.update(repr((self.spec.backend, self.spec.space.to_dict(), self.spec.sample_rate, dict(self.spec.options))).encode())
-        h.update(repr((self.note, self.duration, sorted(self.weights.items()))).encode())
-        return h.hexdigest()
+__all__ = ["RenderJob", "Evaluation", "RenderPool", "fingerprint", "evaluate_units", "Stream", "lost_reason", "lost_worker_errors", "verify_units", "watchdog"]
 
 
-@dataclass
-class Evaluation:
-    """One scored candidate. ``objectives`` holds mss, wmfcc, sot and rms (= 1 - cosine)."""
-
-    unit: np.ndarray
-    objectives: dict[str, float]
-    loss: float
-    render_s: float = 0.0
-    score_s: float = 0.0
-    fingerprint: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    error: str | None = None
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "unit": [float(u) for u in self.unit],
-            "objectives": self.objectives,
-            "loss": self.loss,
-            "render_s": round(self.render_s, 6),
-            "score_s": round(self.score_s, 6),
-            "fingerprint": [round(float(x), 4) for x in self.fingerprint],
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_record(cls, rec: Mapping[str, Any]) -> Evaluation:
-        return cls(
-            unit=np.asarray(rec["unit"], dtype=np.float64),
-            objectives={k: float(v) for k, v in rec["objectives"].items()},
-            loss=float(rec["loss"]),
-            render_s=float(rec.get("render_s", 0.0)),
-            score_s=float(rec.get("score_s", 0.0)),
-            fingerprint=np.asarray(rec.get("fingerprint", []), dtype=np.float64),
-            error=rec.get("error"),
-        )
-
-
-def fingerprint(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """A 48-float sketch of a sound for diversity checks: 32 log-spaced band levels (dB, mean-removed)
-    and a 16-point peak-normalized RMS envelope. Shape ``(48,)``."""
-    mono = np.asarray(audio, dtype=np.float64).reshape(-1, audio.shape[-1]).mean(axis=0)
-    if mono.size == 0 or not np.all(np.isfinite(mono)) or np.abs(mono).max() == 0:
-        return np.zeros(FINGERPRINT_BANDS + FINGERPRINT_FRAMES)
-    spec = np.abs(np.fft.rfft(mono)) ** 2
-    freqs = np.fft.rfftfreq(mono.size, 1 / sample_rate)
-    edges = np.geomspace(30.0, sample_rate / 2, FINGERPRINT_BANDS + 1)
-    idx = np.clip(np.searchsorted(edges, freqs) - 1, 0, FINGERPRINT_BANDS - 1)
-    bands = np.bincount(idx, weights=spec, minlength=FINGERPRINT_BANDS)
-    bands_db = 10 * np.log10(bands + 1e-12)
-    bands_db = np.maximum(bands_db, bands_db.max() - 80.0)
-    bands_db = (bands_db - bands_db.mean()) / 10.0
-    frames = np.array_split(mono**2, FINGERPRINT_FRAMES)
-    env = np.sqrt(np.array([f.mean() if f.size else 0.0 for f in frames]))
-    env = env / max(env.max(), 1e-12)
-    return np.concatenate([bands_db, env])
-
-
-# ------------------------------------------------------------------------------ worker side
-_SYNTHS: dict[str, Any] = {}  # one synth instance per worker process (a plugin is loaded once)
-_FEATURES: dict[str, TargetFeatures] = {}
-_IN_WORKER = False  # set by _indexed in pool workers; the watchdog never arms in the parent
-_DEVNULL: Any = None
-
-
-def _synth_for(spec: SynthSpec) -> Any:
-    if spec.key not in _SYNTHS:
-        _SYNTHS.clear()  # drop (and unload) the previous instance before building the next
-        _SYNTHS[spec.key] = spec.build()
-    return _SYNTHS[spec.key]
-
-
-def _worker_state(job: RenderJob) -> tuple[Any, TargetFeatures]:
-    synth = _synth_for(job.spec)
-    if job.key not in _FEATURES:
-        if len(_FEATURES) >= 2:
-            _FEATURES.pop(next(iter(_FEATURES)))
-        _FEATURES[job.key] = TargetFeatures(job.target, job.spec.sample_rate)
-    return synth, _FEATURES[job.key]
-
-
-def _build(spec: SynthSpec) -> None:
-    """A worker's synth for ``spec``, and the scoring code, loaded ahead of the first render."""
-    _synth_for(spec)
-    clip = np.random.default_rng(0).standard_normal((1, spec.sample_rate // 10)).astype(np.float32) * 0.1
-    score(TargetFeatures(clip, spec.sample_rate), clip)
-
-
-@contextlib.contextmanager
-def watchdog(timeout: float | None) -> Iterator[None]:
-    """Kills this worker process if the enclosed render takes longer than ``timeout`` seconds.
-
-    faulthandler's timer is a C thread that needs no GIL, so it also fires when a plugin hangs inside
-    native code. The pool sees a dead worker, replaces it and retries the pending candidates one per
-    task, so the hung one is recorded as failed and the search goes on."""
-    if timeout is None or not _IN_WORKER:
-        yield
-        return
-    global _DEVNULL
-    import faulthandler
-
-    if _DEVNULL is None:
-        _DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - kept open for the worker's life
-    faulthandler.dump_traceback_later(timeout, repeat=False, file=_DEVNULL, exit=True)
-    try:
-        yield
-    finally:
-        faulthandler.cancel_dump_traceback_later()
-
-
-def failed(unit: np.ndarray, why: str, took: float, weights: Mapping[str, float] | None) -> Evaluation:
-    """A candidate that could not be rendered: the finite penalty, and why."""
-    penalty = {k: PENALTY[k] for k in PARETO_KEYS}
-    return Evaluation(unit, penalty, search_loss(penalty, weights), render_s=took, error=why)
-
-
-def evaluate_units(job: RenderJob, units: np.ndarray) -> list[Evaluation]:
-    """Renders and scores each unit vector (runs inside a worker, or in-process when sequential)."""
-    synth, features = _worker_state(job)
-    weights = dict(job.weights) or None
-    out = []
-    for unit in np.atleast_2d(units):
-        t0 = time.perf_counter()
-        try:
-            with watchdog(job.timeout):
-                audio = synth.render(job.spec.space.to_native(unit), note=job.note, duration=job.duration, seconds=job.seconds)
-        except Exception as exc:  # a bad patch must not end the run
-            out.append(failed(unit, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, weights))
-            continue
-        t1 = time.perf_counter()
-        objectives = score(features, audio)
-        fp = fingerprint(audio, job.spec.sample_rate)
-        t2 = time.perf_counter()
-        out.append(Evaluation(unit, objectives, search_loss(objectives, weights), t1 - t0, t2 - t1, fp))
-    return out
-
-
-def render_units(job: RenderJob, units: np.ndarray, with_presets: bool = True) -> list[tuple[np.ndarray, bytes]]:
-    """Audio and native preset bytes for each unit vector (used for the few returned patches only).
-
-    Each is rendered on a new synth instance, so its audio (and the scores ``run`` reports for it) is
-    the sound of the preset as loaded, whatever the worker rendered before: Vital keeps filter state
-    from one render to the next (results/journal.md, "Vital's render state")."""
-    import tempfile
-    from pathlib import Path
-
-    out = []
-    for unit in np.atleast_2d(units):
-        synth = job.spec.build()
-        values = job.spec.space.to_native(unit)
-        with watchdog(job.timeout):
-            audio = synth.render(values, note=job.note, duration=job.duration, seconds=job.seconds)
-        preset = b""
-        if with_presets:
-            with tempfile.TemporaryDirectory() as tmp:
-                preset = synth.export(values, Path(tmp) / f"patch{job.spec.preset_ext}").read_bytes()
-        out.append((np.asarray(audio, dtype=np.float32), preset))
-    return out
-
-
-def verify_units(job: RenderJob, units: np.ndarray) -> list[tuple[Evaluation, np.ndarray, bytes]]:
-    """Each unit rendered on a new synth instance (as :func:`render_units`), scored, with its preset.
-
-    ``run`` ranks its returned set by these scores, not by the search's: a synth whose renders depend
-    on the renders before them (Vital, unless every render gets a new engine) is then judged by the
-    sound each preset makes as loaded. A patch that fails comes back as a failed evaluation."""
-    _, features = _worker_state(job)
-    weights = dict(job.weights) or None
-    out: list[tuple[Evaluation, np.ndarray, bytes]] = []
-    for unit in np.atleast_2d(units):
-        t0 = time.perf_counter()
-        try:
-            ((audio, preset),) = render_units(job, unit[None], True)
-        except Exception as exc:
-            out.append((failed(unit, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, weights), np.zeros((1, 0), np.float32), b""))
-            continue
-        t1 = time.perf_counter()
-        objectives = score(features, audio)
-        fp = fingerprint(audio, job.spec.sample_rate)
-        out.append((Evaluation(unit, objectives, search_loss(objectives, weights), t1 - t0, time.perf_counter() - t1, fp), audio, preset))
-    return out
-
-
-# ------------------------------------------------------------------------------ parent side
 def lost_worker_errors(dask: bool) -> tuple[type[BaseException], ...]:
     """What a dead worker looks like: loky's TerminatedWorkerError, and dask's KilledWorker on a cluster."""
     from joblib.externals.loky.process_executor import TerminatedWorkerError
@@ -314,7 +105,7 @@ class RenderPool:
 
     def _warm(self, spec: SynthSpec) -> None:
         with contextlib.suppress(Exception):  # a synth that fails to build fails again, and is reported, on its first render
-            for _ in self.map(_build, [(spec,)] * self.workers, isolate=True):
+            for _ in self.map(build, [(spec,)] * self.workers, isolate=True):
                 pass
 
     def _warmed(self) -> None:
@@ -335,14 +126,23 @@ class RenderPool:
         self.close()
 
     def _parallel(self) -> Any:
-        from joblib import Parallel
+        from joblib import Parallel, parallel_config
 
+        with parallel_config(backend="dask"):  # registers joblib's dask backend on the active Client
+            return Parallel(n_jobs=-1, return_as="generator_unordered")
+
+    def _executor(self) -> Any:
+        """The pool's processes as a ``concurrent.futures`` executor: joblib's reusable loky executor
+        with the worker environment joblib's ``Parallel`` gives (BLAS and OpenMP threads limited to
+        cores / workers), or the dask client's. Every loky dispatch asks for it with the same arguments,
+        so the workers (and the synths built in them) live as long as the pool; after a worker died it
+        is a new executor."""
         if self.backend == "dask":
-            from joblib import parallel_config
+            return self._client.get_executor()
+        from joblib._parallel_backends import LokyBackend
+        from joblib.executor import get_memmapping_executor
 
-            with parallel_config(backend="dask"):  # registers joblib's dask backend on the active Client
-                return Parallel(n_jobs=-1, return_as="generator_unordered")
-        return Parallel(n_jobs=self.workers, backend="loky", return_as="generator_unordered")
+        return get_memmapping_executor(self.workers, timeout=300, env=LokyBackend()._prepare_worker_env(n_jobs=self.workers))
 
     def _chunks(self, n: int) -> list[slice]:
         # One candidate per task by default: joblib hands the next task to whichever worker is free,
@@ -365,8 +165,10 @@ class RenderPool:
         """``(index, fn(*task))`` for each task, in completion order, on the pool's workers. Every
         dispatch goes through here (scoring, rendering, dataset tasks that carry their own spec).
 
-        ``isolate``: never run in this process, even with one worker (joblib runs ``n_jobs=1`` in the
-        parent), so that a render watchdog can kill a hung plugin without killing the search."""
+        ``isolate``: never run in this process, even with one worker (one unisolated worker is this
+        process), so that a render watchdog can kill a hung plugin without killing the search."""
+        from concurrent.futures import as_completed
+
         from joblib import delayed
 
         self._warmed()
@@ -374,19 +176,26 @@ class RenderPool:
             for i, task in enumerate(tasks):
                 yield i, fn(*task)
             return
-        if self.workers == 1 and self.backend == "loky":
-            from joblib.executor import get_memmapping_executor  # joblib's own loky executor: Parallel reuses it later
-
-            executor = get_memmapping_executor(1)
-            for i, task in enumerate(tasks):
-                yield executor.submit(_indexed, fn, i, task, os.getpid()).result()
+        if self.backend == "dask":
+            yield from self._parallel()(delayed(indexed)(fn, i, task, os.getpid()) for i, task in enumerate(tasks))
             return
-        yield from self._parallel()(delayed(_indexed)(fn, i, task, os.getpid()) for i, task in enumerate(tasks))
+        futures = [self._executor().submit(indexed, fn, i, task, os.getpid()) for i, task in enumerate(tasks)]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:  # Ctrl-C or a dead worker: what has not started never will
+                future.cancel()
+
+    def stream(self, job: RenderJob) -> Stream:
+        """A :class:`Stream` that scores candidates for ``job`` one per task as they are submitted."""
+        self._warmed()
+        return Stream(self, job)
 
     def render(self, job: RenderJob, units: np.ndarray, *, with_presets: bool = True) -> list[tuple[np.ndarray, bytes]]:
         """Audio ``(channels, n)`` and native preset bytes for each unit vector, in input order; empty
         audio ``(1, 0)`` and no preset for one whose worker died or hung."""
-        return self._collect(_render_with_presets if with_presets else _render_audio, job, units,
+        return self._collect(render_with_presets if with_presets else render_audio, job, units,
                              lambda unit, why, took: (np.zeros((1, 0), np.float32), b""))
 
     def verify(self, job: RenderJob, units: np.ndarray) -> list[tuple[Evaluation, np.ndarray, bytes]]:
@@ -395,6 +204,10 @@ class RenderPool:
         weights = dict(job.weights) or None
         return self._collect(verify_units, job, units,
                              lambda unit, why, took: (failed(unit, why, took, weights), np.zeros((1, 0), np.float32), b""))
+
+    def _stamp_first(self, ev: Evaluation) -> None:
+        if self.first_render_at is None:
+            self.first_render_at = time.time() - ev.render_s - ev.score_s
 
     def _collect(self, fn: Any, job: RenderJob, units: np.ndarray, lost_item: Callable[[np.ndarray, str, float], Any]) -> list[Any]:
         """``fn``'s item for each unit, in input order. When a worker dies (a crash, or the watchdog
@@ -407,8 +220,8 @@ class RenderPool:
             for s, items in self._run(fn, job, units, self._chunks(len(units))):
                 for i, item in zip(range(s.start, s.stop), items, strict=True):
                     out[i] = item
-                if self.first_render_at is None and isinstance(items[0], Evaluation):
-                    self.first_render_at = time.time() - items[0].render_s - items[0].score_s
+                if isinstance(items[0], Evaluation):
+                    self._stamp_first(items[0])
         except lost as exc:
             if "SIGINT" in str(exc):  # Ctrl-C reached a worker before it could ignore it: the user's stop
                 raise KeyboardInterrupt from None
@@ -422,28 +235,68 @@ class RenderPool:
         return [out[i] for i in range(len(units))]
 
 
-def _render_with_presets(job: RenderJob, units: np.ndarray) -> list[tuple[np.ndarray, bytes]]:
-    return render_units(job, units, True)
+class Stream:
+    """Candidates for one job, scored one per task as they are submitted, collected in the order
+    they were submitted (:meth:`RenderPool.stream`).
 
+    The search keeps a window of candidates in flight and asks for the next one as soon as the
+    oldest is told, so no worker waits for a round's slowest render. Collecting in submission order
+    fixes the sequence of asks and tells, so a seeded search is the same on any number of workers.
+    A candidate whose worker died or hung comes back failed, as from :meth:`RenderPool.evaluate`:
+    everything still in flight is then scored again one per task. Closing cancels what has not started."""
 
-def _render_audio(job: RenderJob, units: np.ndarray) -> list[tuple[np.ndarray, bytes]]:
-    return render_units(job, units, False)
+    def __init__(self, pool: RenderPool, job: RenderJob) -> None:
+        self._pool, self._job = pool, job
+        self._inline = pool.backend == "sequential" or (pool.workers == 1 and pool.backend == "loky" and job.timeout is None)
+        self._flight: deque[tuple[np.ndarray, Future[Any]]] = deque()
+        _ = job.key  # hashed once here: the cached value travels with every pickled copy
 
+    def __len__(self) -> int:
+        return len(self._flight)
 
-def _worker_ignores_sigint(parent_pid: int) -> None:
-    """Ctrl-C is the parent's to handle (it stops the search and writes the best set). A worker that
-    died of it would look like a crash and be retried, swallowing the user's stop. joblib runs
-    ``n_jobs=1`` in the parent itself, which must keep its handler, hence the pid check."""
-    import contextlib
-    import signal
+    def __enter__(self) -> Stream:
+        return self
 
-    if os.getpid() != parent_pid and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        with contextlib.suppress(ValueError):  # not the main thread (a dask worker thread): nothing to do
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    def __exit__(self, *exc: object) -> None:
+        for _, future in self._flight:
+            future.cancel()
+        self._flight.clear()
 
+    def submit(self, unit: np.ndarray) -> None:
+        unit = np.asarray(unit, dtype=np.float64)[None]
+        if self._inline:
+            future: Future[Any] = Future()
+            future.set_result((0, evaluate_units(self._job, unit)))
+        else:
+            future = self._pool._executor().submit(indexed, evaluate_units, 0, (self._job, unit), os.getpid())
+        self._flight.append((unit, future))
 
-def _indexed(fn: Any, i: int, task: tuple[Any, ...], parent_pid: int) -> tuple[int, Any]:
-    global _IN_WORKER
-    _IN_WORKER = os.getpid() != parent_pid
-    _worker_ignores_sigint(parent_pid)
-    return i, fn(*task)
+    def ready(self) -> bool:
+        """Whether the oldest candidate's score is in, so :meth:`next` would not wait."""
+        return bool(self._flight) and self._flight[0][1].done()
+
+    def next(self) -> Evaluation:
+        """The oldest candidate's evaluation, waiting for it."""
+        lost = lost_worker_errors(self._pool.backend == "dask")
+        try:
+            ev = self._flight[0][1].result()[1][0]
+        except lost as exc:
+            if "SIGINT" in str(exc):  # Ctrl-C reached a worker before it could ignore it: the user's stop
+                raise KeyboardInterrupt from None
+            self._rescore()
+            ev = self._flight[0][1].result()[1][0]
+        self._flight.popleft()
+        self._pool._stamp_first(ev)
+        return ev
+
+    def _rescore(self) -> None:
+        """Scores every candidate in flight whose result was lost again, one per task (the pool's
+        recovery), and puts the outcomes in their places."""
+        redo = [i for i, (_, future) in enumerate(self._flight) if not future.done() or future.cancelled() or future.exception() is not None]
+        for i in redo:
+            self._flight[i][1].cancel()
+        evals = self._pool.evaluate(self._job, np.concatenate([self._flight[i][0] for i in redo]))
+        for i, ev in zip(redo, evals, strict=True):
+            done: Future[Any] = Future()
+            done.set_result((0, [ev]))
+            self._flight[i] = (self._flight[i][0], done)

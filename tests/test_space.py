@@ -170,3 +170,28 @@ def test_shipped_configs_load_with_expected_sizes(configs):
     algo = dexed.params[dexed.index["algorithm"]]
     assert algo.kind == "choice" and len(algo.values) == 32
     assert dexed.params[dexed.index["op1_frequency_coarse"]].kind == "integer"
+
+
+def test_cma_with_its_instance_looked_up_once_asks_what_nevergrads_cma_asks():
+    """The shipped ``cma`` caches nevergrad's pycma instance instead of rebuilding a Normalizer on
+    every access; on a continuous space (where that rebuild draws no random numbers) the asks are
+    nevergrad's own, through restarts' checks and step updates alike."""
+    import nevergrad as ng
+
+    from hybridmatch.search._optimizers import make_optimizer
+
+    space = ParamSpace.from_dict({"param": [{"name": f"x{i}", "kind": "continuous"} for i in range(6)]})
+    runs = []
+    for ours in (True, False):
+        param = space.to_nevergrad(seed=4, init=space.default_unit())
+        opt = make_optimizer("cma", param, budget=300, num_workers=8) if ours else ng.optimizers.ParametrizedCMA()(param, budget=300, num_workers=8)
+        assert (type(opt).__name__ == "CachedCMA") is ours
+        asked = []
+        for _ in range(300):
+            cand = opt.ask()
+            unit = space.from_nevergrad(cand.value)
+            opt.tell(cand, float(np.sum((unit - 0.3) ** 2)))
+            asked.append(unit)
+        runs.append(np.array(asked))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert np.sum((runs[0][-1] - 0.3) ** 2) < np.sum((runs[0][0] - 0.3) ** 2)  # it converges, so updates happened

@@ -1,8 +1,9 @@
-"""The search loop: proposals first, then one seeded optimizer per mode, ask/tell in batches."""
+"""The search loop: proposals first, then one seeded optimizer per mode, asking as each candidate is told."""
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..render import RenderJob, RenderPool
+from ..render import Evaluation, RenderJob, RenderPool
 from ._archive import Archive
 from ._optimizers import make_optimizer
 from ._strategy import Strategy, propose
@@ -233,11 +234,11 @@ def search(
     lands in ``archive`` as it arrives.
 
     A resumed archive's renders count against the budget and seed the optimizers alongside the new
-    proposals. Ctrl-C stops the loop after the batch in flight; the result says so (``interrupted``)."""
+    proposals. Ctrl-C stops the loop, keeping every candidate already scored; the result says so (``interrupted``)."""
     space = job.spec.space
     rng = np.random.default_rng(seed)
-    # Ask/tell rounds of ROUND candidates (more when there are more workers to keep busy), so a seed
-    # gives the same search on 1, 2 or 8 workers: the round size shapes what the optimizers ask.
+    # ROUND candidates in flight (more when there are more workers to keep busy), so a seed gives the
+    # same search on 1, 2 or 8 workers: the window shapes what the optimizers ask.
     batch = batch or max(ROUND, pool.workers)
     t0 = time.perf_counter()
     try:
@@ -257,18 +258,51 @@ def search(
 
 def _optimize(job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, optimizers: list[Any], race: _Race, latent: Any, *,
               budget: int, batch: int, on_batch: Callable[[Archive], None] | None, deadline: Deadline | None) -> None:
-    """Ask/tell rounds of ``batch`` candidates until the archive holds ``budget`` renders or the deadline nears."""
+    """Asks and tells until the archive holds ``budget`` renders or the deadline nears.
+
+    ``batch`` candidates are in flight at once; each time the oldest is told, the next one is asked,
+    so the workers never wait for a round's slowest render. The asks and tells keep one fixed order
+    (the stream returns results in the order they were asked), so a seed gives the same search on
+    any number of workers. Told candidates reach the archive in that order, whenever the next score
+    is not in yet (and at least every ``batch``), so a killed run loses only what is in flight."""
     space = job.spec.space
     label = f"{strategy.optimizer.name}:latent" if latent is not None else strategy.optimizer.name
-    while len(archive) < budget and not (deadline is not None and deadline.reached(archive)):
-        asked = [(m, optimizers[m].ask()) for m in race.next(min(batch, budget - len(archive)))]
-        values = [c.value for _, c in asked]
-        units = np.array([space.from_nevergrad(v) for v in values]) if latent is None else latent.decode(np.array(values))
-        evals = pool.evaluate(job, units)
-        for (m, cand), ev in zip(asked, evals, strict=True):
-            optimizers[m].tell(cand, ev.loss)
-            race.tell(m, ev.loss)
-        for m in sorted({m for m, _ in asked}):
-            archive.extend([ev for (mm, _), ev in zip(asked, evals, strict=True) if mm == m], origin=f"{label}:{m}")
-        if on_batch:
-            on_batch(archive)
+    flight: deque[tuple[int, Any]] = deque()
+    told: list[tuple[int, Evaluation]] = []
+    with pool.stream(job) as stream:
+        try:
+            while True:
+                while len(flight) < batch and len(archive) + len(told) + len(flight) < budget and not _late(deadline, archive):
+                    mode = race.next(1)[0]
+                    cand = optimizers[mode].ask()
+                    stream.submit(space.from_nevergrad(cand.value) if latent is None else latent.decode(np.array([cand.value]))[0])
+                    flight.append((mode, cand))
+                if not flight:
+                    return
+                mode, cand = flight.popleft()
+                ev = stream.next()
+                optimizers[mode].tell(cand, ev.loss)
+                race.tell(mode, ev.loss)
+                told.append((mode, ev))
+                if len(told) >= batch or not stream.ready():  # written while the next render is still out: no wait added
+                    _keep(archive, told, label, on_batch)
+        finally:
+            _keep(archive, told, label, on_batch)  # a Ctrl-C keeps every candidate already scored
+
+
+def _late(deadline: Deadline | None, archive: Archive) -> bool:
+    return deadline is not None and deadline.reached(archive)
+
+
+def _keep(archive: Archive, told: list[tuple[int, Evaluation]], label: str, on_batch: Callable[[Archive], None] | None) -> None:
+    """Appends ``told`` to the archive in order, each run of one mode under that mode's origin, and empties it."""
+    if not told:
+        return
+    start = 0
+    for end in range(1, len(told) + 1):
+        if end == len(told) or told[end][0] != told[start][0]:
+            archive.extend([ev for _, ev in told[start:end]], origin=f"{label}:{told[start][0]}")
+            start = end
+    told.clear()
+    if on_batch:
+        on_batch(archive)

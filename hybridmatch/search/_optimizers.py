@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -70,7 +71,29 @@ def _with_crossover(parametrization: Any) -> Any:
 def _cma(param: Any, *, budget: int, num_workers: int, popsize: int | None = None, scale: float = 1.0, elitist: bool = False) -> Any:
     import nevergrad as ng
 
-    return ng.optimizers.ParametrizedCMA(popsize=popsize, scale=scale, elitist=elitist)(param, budget=budget, num_workers=num_workers)
+    config = ng.optimizers.ParametrizedCMA(popsize=popsize, scale=scale, elitist=elitist)
+    optimizer = _cached_cma()(param, budget=budget, num_workers=num_workers, config=config)
+    optimizer.name = config.name
+    return optimizer
+
+
+@functools.cache
+def _cached_cma() -> type:
+    """nevergrad's CMA-ES, with its pycma instance looked up once it exists. nevergrad's ``es``
+    property rebuilds a ``Normalizer`` of the whole parametrization on every access (once per ask
+    batch and once per tell) to choose the initial step, which only matters when the instance is
+    made: on the 145 DX7 fields that cost 10 ms a tell, more than a third of a Dexed render. The
+    instance, its restarts (``stop()``) and the steps are nevergrad's own."""
+    from nevergrad.optimization.optimizerlib import _CMA
+
+    class CachedCMA(_CMA):  # type: ignore[misc]
+        @property
+        def es(self) -> Any:
+            if self._es is not None and (self._config.fcmaes or not self._es.stop()):
+                return self._es
+            return _CMA.es.fget(self)
+
+    return CachedCMA
 
 
 @register_optimizer("ga")
