@@ -14,6 +14,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import pickle
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,34 @@ class RenderJob:
         h.update(repr((self.spec.backend, self.spec.space.to_dict(), self.spec.sample_rate, dict(self.spec.options))).encode())
         h.update(repr((self.note, self.duration, sorted(self.weights.items()))).encode())
         return h.hexdigest()
+
+    @functools.cached_property
+    def _shipped(self) -> tuple[str, bytes]:
+        """The job pickled once (with its key), and a digest of those bytes."""
+        payload = pickle.dumps((self.spec, self.target, self.note, self.duration, dict(self.weights), self.key), protocol=pickle.HIGHEST_PROTOCOL)
+        return hashlib.sha1(payload).hexdigest(), payload
+
+    def __reduce__(self) -> tuple[Any, tuple[str, bytes]]:
+        """A job travels with every task (one candidate each in a search) and holds the target and
+        the whole parameter space: pickling it costs the parent a millisecond and unpickling the
+        worker another. So it is pickled once, and a worker that has unpickled the same bytes before
+        reuses that job."""
+        return _unship, self._shipped
+
+
+_JOBS: dict[str, RenderJob] = {}  # jobs this process has unpickled, by the digest of their bytes
+
+
+def _unship(digest: str, payload: bytes) -> RenderJob:
+    job = _JOBS.get(digest)
+    if job is None:
+        spec, target, note, duration, weights, key = pickle.loads(payload)
+        job = RenderJob(spec, target, note, duration, weights)
+        job.__dict__["key"] = key  # the parent's hash, as before: a worker never hashes the target
+        if len(_JOBS) >= 2:
+            _JOBS.pop(next(iter(_JOBS)))
+        _JOBS[digest] = job
+    return job
 
 
 @dataclass

@@ -117,7 +117,7 @@ def test_returned_vital_patches_sound_as_loaded_whatever_the_worker_rendered_bef
     """Vital keeps voice state from one render to the next (results/journal.md): this
     patch (seed 0, index 5) renders differently after others. The returned patches are rendered on a
     new instance each, so their audio is the preset's sound as loaded, not the worker's history."""
-    from hybridmatch.render import RenderJob, evaluate_units, render_units
+    from hybridmatch.worker import RenderJob, evaluate_units, render_units
 
     spec = load_synth(configs / "vital-simple.toml")
     units = spec.space.sample(np.random.default_rng(0), 12)
