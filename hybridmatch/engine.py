@@ -35,7 +35,7 @@ from ._io import atomic_write, write_json, write_wav
 from .audio import Target
 from .errors import ConfigError, Interrupted
 from .identity import claim, job_identity
-from .objectives import PARETO_KEYS, TargetFeatures, score
+from .objectives import PARETO_KEYS
 from .render import RenderJob, RenderPool
 from .search import Archive, Deadline, SearchResult, Strategy, refine_analysis, refine_cost, search, select_diverse
 from .synths import SynthSpec, export_bank
@@ -100,14 +100,13 @@ def run_match(
         job, analysis, interrupted = _analyse_and_search(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine,
                                                          resume=resume, on_progress=on_progress,
                                                          deadline=_for_search(deadline, keep, pool.workers), stamps=stamps)
-    returned, ref_audio, stopped, skipped = _verify_and_reference(job, pool, archive, keep, reference)
+    returned, ref_scores, stopped, skipped = _verify_and_reference(job, pool, archive, keep, reference)
     stamps["verified"] = time.time()
-    features = TargetFeatures(target.audio, spec.sample_rate)  # the final scores, the returned set's and the known answer's
     wall_s = stamps["searched"] - stamps["run"]  # probing and search; not the final renders of the returned set
     results = {**_summary(target, job, strategy, archive, analysis, budget=budget, seed=seed, wall_s=wall_s, interrupted=interrupted or stopped),
                "verified": returned.shortlisted,  # the shortlist rendered again (on new instances) to rank the set; not in the budget
-               **_write_returned(out, target, features, spec, archive, returned), "skipped": skipped, "job": identity,
-               **({"reference": _scores(features, ref_audio)} if ref_audio is not None else {}), "timings": _timings(stamps, pool.first_render_at)}
+               **_write_returned(out, target, spec, archive, returned), "skipped": skipped, "job": identity,
+               **({"reference": ref_scores} if ref_scores is not None else {}), "timings": _timings(stamps, pool.first_render_at)}
     write_json(out / "results.json", results)
     if on_written is not None:
         on_written(results)
@@ -188,9 +187,9 @@ def _analyse_and_search(target: Target, job: RenderJob, strategy: Strategy, pool
 
 
 def _verify_and_reference(job: RenderJob, pool: RenderPool, archive: Archive, keep: int,
-                          reference: Mapping[str, Any] | None) -> tuple[_Returned, np.ndarray | None, bool, list[str]]:
-    """The returned set (see :func:`_verify`), the known answer's audio (None when not given or not
-    rendered), whether Ctrl-C stopped them, and what was skipped. A crashed or hung render comes back
+                          reference: Mapping[str, Any] | None) -> tuple[_Returned, dict[str, Any] | None, bool, list[str]]:
+    """The returned set (see :func:`_verify`), the known answer's scores on a new instance (None when
+    not given or not rendered), whether Ctrl-C stopped them, and what was skipped. A crashed or hung render comes back
     failed (the pool names it), so only Ctrl-C stops this phase: the set is then ranked by the
     search's own scores, with no presets or renders."""
     skipped: list[str] = []
@@ -206,14 +205,14 @@ def _verify_and_reference(job: RenderJob, pool: RenderPool, archive: Archive, ke
     if reference is None:
         return returned, None, False, skipped
     try:
-        audio = pool.render(job, job.spec.space.to_unit(reference)[None], with_presets=False)[0][0]
+        ((known, _, _),) = pool.verify(job, job.spec.space.to_unit(reference)[None])
     except KeyboardInterrupt:
         skipped.append("reference: interrupted")
         return returned, None, True, skipped
-    if audio.size == 0:
+    if known.error is not None:
         skipped.append("reference: the known answer's render failed")
         return returned, None, False, skipped
-    return returned, audio, False, skipped
+    return returned, _scores(known.objectives), False, skipped
 
 
 def _verify(job: RenderJob, pool: RenderPool, archive: Archive, keep: int) -> _Returned:
@@ -229,12 +228,12 @@ def _verify(job: RenderJob, pool: RenderPool, archive: Archive, keep: int) -> _R
     return _Returned(select_diverse(verified, space, keep=keep, among=shortlist), checked, len(shortlist))
 
 
-def _scores(features: TargetFeatures, audio: np.ndarray) -> dict[str, Any]:
-    final = score(features, audio, names=(*PARETO_KEYS, "mfccd"))
-    return {"objectives": {k: final[k] for k in PARETO_KEYS}, "rms_cosine": 1.0 - final["rms"], "mfccd": final["mfccd"]}
+def _scores(verified: Mapping[str, float]) -> dict[str, Any]:
+    """A fresh render's objectives (:func:`~hybridmatch.worker.verify_units`) as results.json reports them."""
+    return {"objectives": {k: verified[k] for k in PARETO_KEYS}, "rms_cosine": 1.0 - verified["rms"], "mfccd": verified["mfccd"]}
 
 
-def _write_returned(out: Path, target: Target, features: TargetFeatures, spec: SynthSpec, archive: Archive, returned: _Returned) -> dict[str, Any]:
+def _write_returned(out: Path, target: Target, spec: SynthSpec, archive: Archive, returned: _Returned) -> dict[str, Any]:
     """Writes each returned patch's preset and render (and a bank of them all); their results rows."""
     write_wav(out / "renders" / "target.wav", target.audio, spec.sample_rate)
     candidates: list[dict[str, Any]] = []
@@ -249,7 +248,7 @@ def _write_returned(out: Path, target: Target, features: TargetFeatures, spec: S
         preset_path = atomic_write(out / "presets" / f"{rank:02d}{spec.preset_ext}", preset)
         wav_path = write_wav(out / "renders" / f"{rank:02d}.wav", audio, spec.sample_rate)
         candidates.append({**row, "preset": str(preset_path.relative_to(out)), "audio": str(wav_path.relative_to(out)),
-                           **_scores(features, audio), "loss": evaluation.loss})
+                           **_scores(evaluation.objectives), "loss": evaluation.loss})
     bank = None
     if len(candidates) > 1 and all(c["preset"] is not None for c in candidates):
         bank = export_bank(spec, [c["params"] for c in candidates], out / "presets" / f"bank{spec.preset_ext}")

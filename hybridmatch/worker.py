@@ -253,7 +253,8 @@ def verify_units(job: RenderJob, units: np.ndarray) -> list[tuple[Evaluation, np
 
     ``run`` ranks its returned set by these scores, not by the search's: a synth whose renders depend
     on the renders before them (Vital, unless every render gets a new engine) is then judged by the
-    sound each preset makes as loaded. A patch that fails comes back as a failed evaluation."""
+    sound each preset makes as loaded. The objectives include ``mfccd``, so the parent scores nothing
+    itself. A patch that fails comes back as a failed evaluation."""
     _, features = _worker_state(job)
     weights = dict(job.weights) or None
     out: list[tuple[Evaluation, np.ndarray, bytes]] = []
@@ -265,7 +266,7 @@ def verify_units(job: RenderJob, units: np.ndarray) -> list[tuple[Evaluation, np
             out.append((failed(unit, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, weights), np.zeros((1, 0), np.float32), b""))
             continue
         t1 = time.perf_counter()
-        objectives = score(features, audio)
+        objectives = score(features, audio, names=(*PARETO_KEYS, "mfccd"))  # mfccd too: results.json reports it for the returned set
         fp = fingerprint(audio, job.spec.sample_rate)
         out.append((Evaluation(unit, objectives, search_loss(objectives, weights), t1 - t0, time.perf_counter() - t1, fp), audio, preset))
     return out

@@ -7,11 +7,15 @@ its candidates with that history; `compare`'s curves and sets are those scores. 
 
     python scripts/verify_runs.py FOLDER --targets T --strategies a,b [--budgets 50,100,200,500] [--synth vital] [--config C] [--workers 2]
     python scripts/verify_runs.py FOLDER --targets T --strategies a,b --report-only    # summarize verified.csv again
+    python scripts/verify_runs.py FOLDER --targets T --strategies a --shortlists 8,12,16,24   # how long a shortlist `run` needs
 
 Writes FOLDER/verified.csv (strategy, target, seed, budget, mss, wmfcc as loaded, and the search's
 mss/wmfcc for the same patch) and FOLDER/verified-sets.csv (the returned set, as `run` chooses it
 now: a shortlist of 3 x 8 rendered fresh, the best diverse 8 of them by those scores). Pair them with
-`scripts/paired.py FOLDER:STRATEGY ... --verified [--set]`.
+`scripts/paired.py FOLDER:STRATEGY ... --verified [--set]`. With ``--shortlists``, the longest is
+rendered fresh once and the set is chosen from each shorter one (the first n of it, as `run` would
+shortlist n): FOLDER/shortlists.md says what each length returns against the longest, and
+verified-sets.csv holds the longest's sets.
 """
 
 from __future__ import annotations
@@ -55,8 +59,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--budgets", default="50,100,200,500")
     ap.add_argument("--report-only", action="store_true", help="summarize FOLDER/verified.csv; render nothing")
+    ap.add_argument("--shortlists", default=str(VERIFY * KEEP), help="shortlist lengths to choose the set from, e.g. 8,12,16,24")
     args = ap.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
+    lengths = sorted(int(n) for n in args.shortlists.split(","))
     if args.report_only:
         summarize(Path(args.folder), budgets)
         return
@@ -78,7 +84,7 @@ def main() -> None:
                     archive = Archive.load(archive_path)
                     anytime = archive.anytime()
                     at = {b: int(anytime[min(b, len(archive)) - 1]) for b in budgets}
-                    shortlist = select_diverse(archive.entries, spec.space, keep=VERIFY * KEEP)
+                    shortlist = select_diverse(archive.entries, spec.space, keep=max(lengths))
                     listed = set(shortlist)
                     picks = sorted(set(at.values()) | listed)
                     fresh = dict(zip(picks, (ev for ev, _, _ in pool.verify(job, np.array([archive.entries[i].unit for i in picks]))), strict=True))
@@ -87,17 +93,37 @@ def main() -> None:
                         best_rows.append({"strategy": strategy.name, "target": path.stem, "seed": seed, "budget": b,
                                           "mss": fresh[i].objectives["mss"], "wmfcc": fresh[i].objectives["wmfcc"],
                                           "search_mss": searched["mss"], "search_wmfcc": searched["wmfcc"]})
-                    verified = returned_set([fresh[i] if i in listed else e for i, e in enumerate(archive.entries)], spec.space, keep=KEEP, among=shortlist)
                     searched_set = returned_set(archive.entries, spec.space, keep=KEEP)
-                    set_rows.append({"strategy": strategy.name, "target": path.stem, "seed": seed, "renders": len(archive),
-                                     **{k: verified.get(k) for k in SET_KEYS}, **{f"search_{k}": searched_set.get(k) for k in SET_KEYS[:3]}})
+                    for n in lengths:  # select_diverse is greedy, so its first n are what keep=n would list
+                        verified = returned_set([fresh[i] if i in listed else e for i, e in enumerate(archive.entries)], spec.space, keep=KEEP,
+                                                among=shortlist[:n])
+                        set_rows.append({"strategy": strategy.name, "target": path.stem, "seed": seed, "renders": len(archive), "shortlist": n,
+                                         **{k: verified.get(k) for k in SET_KEYS}, **{f"search_{k}": searched_set.get(k) for k in SET_KEYS[:3]}})
                     print(f"{strategy.name} {path.stem} s{seed}: best@{max(budgets)} {best_rows[-1]['mss']:.3f} as loaded, "
                           f"{best_rows[-1]['search_mss']:.3f} in the search", flush=True)
     if not best_rows:
         raise SystemExit(f"verify_runs.py: no archives under {folder}/runs for {args.strategies}")
     write_csv(folder / "verified.csv", best_rows)
-    write_csv(folder / "verified-sets.csv", set_rows)
+    write_csv(folder / "verified-sets.csv", [r for r in set_rows if r["shortlist"] == max(lengths)])
     summarize(folder, budgets)
+    if len(lengths) > 1:
+        atomic_write(folder / "shortlists.md", shortlists_table(set_rows, lengths).encode())
+
+
+def shortlists_table(rows: list[dict[str, object]], lengths: list[int]) -> str:
+    """Per shortlist length: the returned set's best and median MSS as loaded, paired against the longest list."""
+    def col(n: int, key: str) -> np.ndarray:
+        return np.array([float(r[key]) for r in rows if r["shortlist"] == n])  # type: ignore[arg-type]
+
+    full_first = col(max(lengths), "first_mss")
+    lines = ["| shortlist (fresh renders) | best MSS, median [IQR] | set's median MSS | best worse than the longest list's by > 1% | runs |",
+             "|---:|---|---:|---:|---:|"]
+    for n in lengths:
+        first, median = col(n, "first_mss"), col(n, "median_mss")
+        q1, q3 = np.percentile(first, [25, 75])
+        worse = int((first > full_first * 1.01).sum())
+        lines.append(f"| {n} | {np.median(first):.3f} [{q1:.3f}, {q3:.3f}] | {np.median(median):.3f} | {worse} of {len(first)} | {len(first)} |")
+    return "\n".join(lines) + "\n"
 
 
 def summarize(folder: Path, budgets: list[int]) -> None:

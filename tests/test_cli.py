@@ -358,3 +358,23 @@ def test_crosscheck_and_bench_vary_refuse_bad_input_in_one_line(tmp_path):
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert result.exit_code == 2 and len(lines) == 1 and needle in lines[0], (args, result.output)
     assert not (tmp_path / "b.md").exists()
+
+
+def test_the_reported_scores_are_those_of_the_written_renders(tmp_path):
+    """The returned set's and the known answer's scores come from the workers' fresh renders; they are
+    what ``hybridmatch score`` says of the files the run wrote."""
+    from hybridmatch import match
+    from hybridmatch.audio import load_audio
+    from hybridmatch.catalog import resolve_synth
+    from hybridmatch.objectives import score_files
+    from hybridmatch.sampling import save_sample
+
+    wav = save_sample(resolve_synth("toy", None), seed=8, note=62, duration=0.3, seconds=0.5, out=tmp_path / "t.wav")[0]
+    res = match(wav, synth="toy", strategy="random", budget=24, keep=3, out=tmp_path / "o", report=False, note=62, duration=0.3).results
+    target, rate = load_audio(tmp_path / "o" / "renders" / "target.wav")
+    for cand in res["candidates"]:
+        audio, _ = load_audio(tmp_path / "o" / cand["audio"])
+        files = score_files(target, rate, audio, rate, sample_rate=rate)
+        reported = {k: cand["objectives"][k] for k in ("mss", "wmfcc", "sot")}
+        assert files == pytest.approx({**reported, "rms_cosine": cand["rms_cosine"], "mfccd": cand["mfccd"]}, rel=1e-5, abs=1e-6)
+    assert res["reference"]["objectives"]["mss"] < 1e-3 and res["reference"]["mfccd"] < 1e-3
