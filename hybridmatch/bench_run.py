@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._io import atomic_write, write_wav
 from .bench import _bench_job, _measure, _synth_arg
 from .bench_memory import RUN
@@ -48,17 +50,37 @@ def _run(spec: SynthSpec, config: str | None, target: Path, out: Path, *, worker
 
 
 def bench_run(specs: list[tuple[SynthSpec, str | None]], *, workers: list[int], renders: int = 300, seconds: float = 1.5, seed: int = 0,
-              out: str | Path | None = None) -> str:
-    """Benchmarks a whole run of each ``(spec, --config as given)`` on each worker count; a markdown table."""
-    rows = []
+              repeats: int = 1, out: str | Path | None = None) -> str:
+    """Benchmarks a whole run of each ``(spec, --config as given)`` on each worker count, ``repeats``
+    times in turn (so a slow spell of the machine falls on every worker count alike); a markdown table
+    of the medians."""
+    if repeats < 1:
+        raise HybridMatchError("--repeats must be at least 1")
+    measured: dict[tuple[str, int], list[tuple[dict[str, Any], float]]] = {}
     for spec, config in specs:
         job, units = _bench_job(spec, renders, seconds, seed)
         with tempfile.TemporaryDirectory(prefix="hybridmatch-run-") as tmp:
             target = write_wav(Path(tmp) / "target.wav", job.target, spec.sample_rate)
-            for w in workers:
-                pool_rate = renders / _measure(spec, job, units, w)[0]
-                run = _run(spec, config, target, Path(tmp) / f"w{w}", workers=w, renders=renders, seed=seed)
-                rows.append((spec.space.name, w, run, pool_rate))
+            for r in range(repeats):
+                for w in workers:
+                    pool_rate = renders / _measure(spec, job, units, w)[0]
+                    run = _run(spec, config, target, Path(tmp) / f"w{w}-{r}", workers=w, renders=renders, seed=seed)
+                    measured.setdefault((spec.space.name, w), []).append((run, pool_rate))
+    rows = [(name, w, _median_run([run for run, _ in got]), float(np.median([pool for _, pool in got]))) for (name, w), got in measured.items()]
+    text = _table(rows, specs, workers=workers, renders=renders, seconds=seconds, seed=seed, repeats=repeats)
+    if out:
+        atomic_write(out, text.encode())
+    return text
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each measured number's median over the repeats."""
+    return {"phases": {k: float(np.median([r["phases"][k] for r in runs])) for k in PHASES},
+            **{k: float(np.median([r[k] for r in runs])) for k in ("total", "first_render", "rate")}}
+
+
+def _table(rows: list[tuple[str, int, dict[str, Any], float]], specs: list[tuple[SynthSpec, str | None]], *, workers: list[int], renders: int,
+           seconds: float, seed: int, repeats: int) -> str:
     base = {name: run["rate"] for name, w, run, _ in rows if w == workers[0]}
     base_pool = {name: pool for name, w, _, pool in rows if w == workers[0]}
     lines = [
@@ -66,11 +88,12 @@ def bench_run(specs: list[tuple[SynthSpec, str | None]], *, workers: list[int], 
         "",
         f"`hybridmatch bench-run --synth {','.join(_synth_arg(s) for s, _ in specs)}"
         + (f" --config {','.join(c or '' for _, c in specs)}" if any(c for _, c in specs) else "") + " "
-        f"--workers {','.join(map(str, workers))} --renders {renders} --seconds {seconds}` on {platform.node() or 'this machine'} "
-        f"({platform.processor() or platform.machine()}). Each row is one `hybridmatch run` process (cma, {renders} renders, seed {seed}, "
-        f"note and length estimated) on a {seconds} s render of a prior patch. Seconds per phase; `outside` is everything but the "
-        "probe and search renders; `first render` is from launch. `pool` is the pool alone on the same number of prior patches "
-        "in this invocation; efficiency is the search's renders/s over the pool's.",
+        f"--workers {','.join(map(str, workers))} --renders {renders} --seconds {seconds} --repeats {repeats}` on {platform.node() or 'this machine'} "
+        f"({platform.processor() or platform.machine()}). Each run is one `hybridmatch run` process (cma, {renders} renders, seed {seed}, "
+        f"note and length estimated) on a {seconds} s render of a prior patch; each cell is the median of {repeats}, the worker counts "
+        "taking turns. Seconds per phase; `outside` is everything but the probe and search renders; `first render` is from launch. "
+        "`pool` is the pool alone on the same number of prior patches, measured before each run; efficiency is the search's renders/s "
+        "over the pool's.",
         "",
         "| config | workers | total s | " + " | ".join(PHASES) + " | outside s | first render s | search renders/s | speed-up "
         "| pool renders/s | pool speed-up | efficiency |",
@@ -82,7 +105,4 @@ def bench_run(specs: list[tuple[SynthSpec, str | None]], *, workers: list[int], 
         lines.append(f"| {name} | {w} | {run['total']:.1f} | " + " | ".join(f"{p[k]:.2f}" for k in PHASES) + f" | {outside:.1f} | "
                      f"{run['first_render']:.2f} | {run['rate']:.2f} | {run['rate'] / base[name]:.2f}x | {pool:.2f} | "
                      f"{pool / base_pool[name]:.2f}x | {run['rate'] / pool:.0%} |")
-    text = "\n".join(lines) + "\n"
-    if out:
-        atomic_write(out, text.encode())
-    return text
+    return "\n".join(lines) + "\n"
