@@ -42,7 +42,7 @@ from .synths import SynthSpec, export_bank
 
 __all__ = ["REFINE", "VERIFY", "default_budget", "report_or_skip", "run_match"]
 
-VERIFY = 3  # run re-renders VERIFY x keep shortlisted patches fresh and returns the best-scored diverse set of them
+VERIFY = 2  # run re-renders VERIFY x keep shortlisted patches fresh and returns the best-scored diverse set of them (results/README.md)
 DEFAULT_BUDGET = 500
 REPORT_S = 2.5  # seconds kept for drawing report.html in a time-bounded match (9 spectrograms and a scatter)
 TIME_CAP = 1_000_000  # the renders a time-bounded match may make when no budget is given: in effect, none

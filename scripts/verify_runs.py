@@ -11,7 +11,7 @@ its candidates with that history; `compare`'s curves and sets are those scores. 
 
 Writes FOLDER/verified.csv (strategy, target, seed, budget, mss, wmfcc as loaded, and the search's
 mss/wmfcc for the same patch) and FOLDER/verified-sets.csv (the returned set, as `run` chooses it
-now: a shortlist of 3 x 8 rendered fresh, the best diverse 8 of them by those scores). Pair them with
+now: a shortlist of VERIFY x 8 rendered fresh, the best diverse 8 of them by those scores). Pair them with
 `scripts/paired.py FOLDER:STRATEGY ... --verified [--set]`. With ``--shortlists``, the longest is
 rendered fresh once and the set is chosen from each shorter one (the first n of it, as `run` would
 shortlist n): FOLDER/shortlists.md says what each length returns against the longest, and
@@ -116,13 +116,14 @@ def shortlists_table(rows: list[dict[str, object]], lengths: list[int]) -> str:
         return np.array([float(r[key]) for r in rows if r["shortlist"] == n])  # type: ignore[arg-type]
 
     full_first = col(max(lengths), "first_mss")
-    lines = ["| shortlist (fresh renders) | best MSS, median [IQR] | set's median MSS | best worse than the longest list's by > 1% | runs |",
-             "|---:|---|---:|---:|---:|"]
+    lines = ["| shortlist (fresh renders) | best MSS, median [IQR] | set's median MSS | best worse than the longest list's by > 1% | "
+             "largest loss | runs |", "|---:|---|---:|---:|---:|---:|"]
     for n in lengths:
         first, median = col(n, "first_mss"), col(n, "median_mss")
         q1, q3 = np.percentile(first, [25, 75])
         worse = int((first > full_first * 1.01).sum())
-        lines.append(f"| {n} | {np.median(first):.3f} [{q1:.3f}, {q3:.3f}] | {np.median(median):.3f} | {worse} of {len(first)} | {len(first)} |")
+        lines.append(f"| {n} | {np.median(first):.3f} [{q1:.3f}, {q3:.3f}] | {np.median(median):.3f} | {worse} of {len(first)} | "
+                     f"{np.max(first / full_first) - 1:+.1%} | {len(first)} |")
     return "\n".join(lines) + "\n"
 
 
