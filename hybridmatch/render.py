@@ -84,6 +84,7 @@ class RenderPool:
         self.chunk = chunk
         self.first_render_at: float | None = None  # time.time() when the first scored render began
         self._warming: threading.Thread | None = None
+        self._env: dict[str, str] | None = None  # the loky workers' environment (see _executor)
         self._client: Any = None
         if backend == "dask":
             try:
@@ -139,13 +140,16 @@ class RenderPool:
         is a new executor."""
         if self.backend == "dask":
             return self._client.get_executor()
-        from joblib._parallel_backends import LokyBackend
         from joblib.executor import get_memmapping_executor
 
-        return get_memmapping_executor(self.workers, timeout=300, env=LokyBackend()._prepare_worker_env(n_jobs=self.workers))
+        if self._env is None:
+            from joblib._parallel_backends import LokyBackend
+
+            self._env = LokyBackend()._prepare_worker_env(n_jobs=self.workers)
+        return get_memmapping_executor(self.workers, timeout=300, env=self._env)
 
     def _chunks(self, n: int) -> list[slice]:
-        # One candidate per task by default: joblib hands the next task to whichever worker is free,
+        # One candidate per task by default: the executor hands the next task to whichever worker is free,
         # so a slow patch does not leave the other workers idle until the batch ends.
         size = self.chunk or 1
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]
@@ -179,7 +183,8 @@ class RenderPool:
         if self.backend == "dask":
             yield from self._parallel()(delayed(indexed)(fn, i, task, os.getpid()) for i, task in enumerate(tasks))
             return
-        futures = [self._executor().submit(indexed, fn, i, task, os.getpid()) for i, task in enumerate(tasks)]
+        executor = self._executor()
+        futures = [executor.submit(indexed, fn, i, task, os.getpid()) for i, task in enumerate(tasks)]
         try:
             for future in as_completed(futures):
                 yield future.result()
@@ -250,9 +255,6 @@ class Stream:
         self._inline = pool.backend == "sequential" or (pool.workers == 1 and pool.backend == "loky" and job.timeout is None)
         self._flight: deque[tuple[np.ndarray, Future[Any]]] = deque()
         _ = job.key  # hashed once here: the cached value travels with every pickled copy
-
-    def __len__(self) -> int:
-        return len(self._flight)
 
     def __enter__(self) -> Stream:
         return self
