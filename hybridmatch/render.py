@@ -155,7 +155,6 @@ class RenderPool:
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
     def _run(self, fn: Any, job: RenderJob, units: np.ndarray, slices: Sequence[slice]) -> Iterator[tuple[slice, Any]]:
-        _ = job.key  # hash once here: the cached value travels with every pickled copy of the job
         for i, out in self.map(fn, [(job, units[s]) for s in slices], isolate=job.timeout is not None):
             yield slices[i], out
 
@@ -254,7 +253,6 @@ class Stream:
         self._pool, self._job = pool, job
         self._inline = pool.backend == "sequential" or (pool.workers == 1 and pool.backend == "loky" and job.timeout is None)
         self._flight: deque[tuple[np.ndarray, Future[Any]]] = deque()
-        _ = job.key  # hashed once here: the cached value travels with every pickled copy
 
     def __enter__(self) -> Stream:
         return self
