@@ -9,8 +9,8 @@ of the unit cube ``[0, 1]^d``:
 
 Discrete coordinates decode by bin, and a discrete native value encodes to its bin's centre, so
 ``to_unit(to_native(u))`` is a fixed point and ``to_native(to_unit(v)) == v`` exactly. Optimizers
-never see the bins: :meth:`ParamSpace.to_nevergrad` declares integers and choices to nevergrad as
-integer-cast scalars and ``ng.p.Choice``; the CNF sees choices as one-hot blocks
+never see the bins: :meth:`ParamSpace.to_nevergrad` gives nevergrad integers as evenly spaced points
+of a bounded array and choices as ``ng.p.Choice``; the CNF sees choices as one-hot blocks
 (:meth:`ParamSpace.to_model`).
 
 Example
@@ -247,39 +247,49 @@ class ParamSpace:
 
     # ------------------------------------------------------------------ optimizer face
     def _ng_groups(self) -> dict[str, list[int]]:
-        """Coordinates grouped into nevergrad children: one bounded array for the continuous ones,
-        one integer-cast array per integer range, one repeated ``Choice`` per choice size. Few
-        children keep nevergrad's per-candidate bookkeeping cheap (it is per child, and a 145-child
-        Dict made DX7 searches 10x slower than the renders)."""
+        """Coordinates grouped into nevergrad children: one bounded array ``num`` for the continuous and
+        integer ones, one repeated ``Choice`` per choice size. Few children keep nevergrad's
+        per-candidate bookkeeping cheap: it walks the parametrization tree several times per ask and
+        tell, and on DX7's 145 fields one array per integer range cost 12 ms a candidate in the parent.
+
+        ``num`` holds the continuous coordinates, then the integers by range (ranges ordered by the
+        text ``int<bins>``), and the children come in the order each first appears. That lays out the
+        standardized vector as it was when each range was its own child, so a seed draws the same
+        CMA-ES and hill-climbing searches and the measured protocol results still describe them."""
         groups: dict[str, list[int]] = {}
         for i, p in enumerate(self.params):
             key = "cont" if p.kind == "continuous" else f"int{p.n_bins}" if p.kind == "integer" else f"choice{p.n_bins}"
             groups.setdefault(key, []).append(i)
-        return groups
+        numeric = [i for key in sorted(groups) if not key.startswith("choice") for i in groups[key]]
+        order = dict.fromkeys("num" if not key.startswith("choice") else key for key in groups)  # as each first appears
+        return {key: numeric if key == "num" else groups[key] for key in order}
+
+    def _num_steps(self, idx: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Which coordinates of the ``num`` array are integers, and how many bins one unit of it spans
+        for each (an integer's bin ``b`` sits at ``b / steps``; 1 for a continuous coordinate)."""
+        ints = np.array([self.params[i].kind == "integer" for i in idx])
+        return ints, np.array([max(self.params[i].n_bins - 1, 1) if integer else 1 for i, integer in zip(idx, ints, strict=True)], dtype=np.float64)
 
     def to_nevergrad(self, *, seed: int, init: np.ndarray | None = None, sigma: float | np.ndarray = 0.25, hold: float | None = None) -> Any:
-        """A nevergrad ``ng.p.Dict`` over this space. Continuous → bounded ``Array`` in [0, 1];
-        integers → integer-cast ``Array`` over bin indices; choices → ``ng.p.Choice`` over bin indices
-        (with repetitions). ``init`` (a unit vector) sets the start (CMA-ES mean, hill-climb start).
+        """A nevergrad ``ng.p.Dict`` over this space. Continuous and integer coordinates → one bounded
+        ``Array`` in [0, 1], an integer's bins evenly spaced over it (rounded to the nearest);
+        choices → ``ng.p.Choice`` over bin indices (with repetitions). ``init`` (a unit vector) sets the start (CMA-ES mean, hill-climb start).
         ``sigma`` is the mutation scale in unit space, one for all or one per coordinate (``(dim,)``;
         the choices' entries are unused). ``hold`` is the probability that the choices of ``init``
         are drawn again (:meth:`hold_choices`)."""
         import nevergrad as ng
 
         init_value = self.nevergrad_value(self.default_unit() if init is None else init)
-        per_coordinate = np.ndim(sigma) > 0
         sigmas = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (self.dim,))
         content: dict[str, Any] = {}
         for key, idx in self._ng_groups().items():
-            n = self.params[idx[0]].n_bins
-            if key == "cont":
-                content[key] = ng.p.Array(init=init_value[key], lower=0.0, upper=1.0).set_mutation(sigma=sigmas[idx].copy() if per_coordinate else float(sigma))
-            elif key.startswith("int"):
-                arr = ng.p.Array(init=init_value[key], lower=0.0, upper=float(n - 1))
-                step = np.maximum(sigmas[idx] * n, 0.5) if per_coordinate else max(float(sigma) * n, 0.5)
-                content[key] = arr.set_mutation(sigma=step).set_integer_casting()
+            if key == "num":  # an integer's step is sigma x its bin count, at least half a bin
+                ints, spans = self._num_steps(idx)
+                n = np.array([self.params[i].n_bins for i in idx])
+                steps = np.where(ints, np.maximum(sigmas[idx] * n, 0.5) / spans, sigmas[idx])
+                content[key] = ng.p.Array(init=init_value[key], lower=0.0, upper=1.0).set_mutation(sigma=steps)
             else:
-                choice = ng.p.Choice(list(range(n)), repetitions=len(idx))
+                choice = ng.p.Choice(list(range(self.params[idx[0]].n_bins)), repetitions=len(idx))
                 choice.value = init_value[key]
                 content[key] = choice
         param = ng.p.Dict(**content)
@@ -320,13 +330,13 @@ class ParamSpace:
         unit = self._check(unit)
         value: dict[str, Any] = {}
         for key, idx in self._ng_groups().items():
-            n = self.params[idx[0]].n_bins
-            u = unit[idx]
-            if key == "cont":
-                value[key] = u.copy()
+            n = np.array([self.params[i].n_bins for i in idx])
+            bins = np.minimum((unit[idx] * n).astype(int), n - 1)
+            if key == "num":
+                ints, spans = self._num_steps(idx)
+                value[key] = np.where(ints, bins / spans, unit[idx])
             else:
-                bins = np.minimum((u * n).astype(int), n - 1)
-                value[key] = bins.astype(float) if key.startswith("int") else tuple(int(b) for b in bins)
+                value[key] = tuple(int(b) for b in bins)
         return value
 
     def from_nevergrad(self, value: Mapping[str, Any]) -> np.ndarray:
@@ -334,10 +344,12 @@ class ParamSpace:
         out = np.empty(self.dim)
         for key, idx in self._ng_groups().items():
             v = np.atleast_1d(np.asarray(value[key], dtype=np.float64))
-            if key == "cont":
-                out[idx] = np.clip(v, 0.0, 1.0)
+            n = np.array([max(self.params[i].n_bins, 1) for i in idx])
+            if key == "num":
+                ints, spans = self._num_steps(idx)
+                bins = np.clip(np.round(np.clip(v, 0.0, 1.0) * spans), 0, n - 1)
+                out[idx] = np.where(ints, (bins + 0.5) / n, np.clip(v, 0.0, 1.0))
             else:
-                n = self.params[idx[0]].n_bins
                 out[idx] = (np.clip(np.round(v), 0, n - 1) + 0.5) / n
         return out
 
