@@ -16,7 +16,6 @@ Example
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from time import time as clock
@@ -77,7 +76,7 @@ def match(
     ``budget`` is the renders to spend (500 by default); ``time`` instead gives the whole match that many
     seconds from this call, with ``budget`` (no cap by default) as an upper bound. Bad input raises a
     :class:`~hybridmatch.errors.HybridMatchError` before anything is written."""
-    from .audio import analyse, estimate_note, load_audio
+    from .audio import analyse, load_audio
     from .catalog import resolve_strategy, resolve_synth
     from .engine import default_budget, run_match
     from .progress import Progress
@@ -97,8 +96,7 @@ def match(
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
             pool.prewarm(spec)  # the workers start while the strategy is checked (nevergrad's import) and the target analysed
             strat = resolve_strategy(strategy, spec)
-            tgt = analyse(audio, rate, sample_rate=spec.sample_rate, note=note, duration=duration, name=Path(target).stem,
-                          note_of=functools.partial(pool.call, estimate_note))
+            tgt = analyse(audio, rate, sample_rate=spec.sample_rate, note=note, duration=duration, name=Path(target).stem)
             progress.watch(pool, started)
             run_match(tgt, spec, strat, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=out_dir, on_progress=progress,
                       reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update, force=force,

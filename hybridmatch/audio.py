@@ -16,7 +16,6 @@ Example
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,10 +222,8 @@ def analyse(
     duration: float | None = None,
     name: str = "target",
     trim: bool = True,
-    note_of: Callable[[np.ndarray, int], int | None] = estimate_note,
 ) -> Target:
-    """Validates, resamples, trims and analyses raw audio ``(channels, n)`` into a :class:`Target`.
-    ``note_of`` estimates the note when none is given (:func:`estimate_note`, or a caller's way to run it)."""
+    """Validates, resamples, trims and analyses raw audio ``(channels, n)`` into a :class:`Target`."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[None]
@@ -248,7 +245,7 @@ def analyse(
         raise TargetError(f"{name}: less than 50 ms of sound after trimming silence")
     note_source = duration_source = "given"
     if note is None:
-        note = note_of(audio, sample_rate)
+        note = estimate_note(audio, sample_rate)
         note_source = "estimated"
         if note is None:
             note, note_source = 60, "fallback"
@@ -278,8 +275,7 @@ def load_target(
     duration: float | None = None,
     max_seconds: float = 60.0,
     trim: bool = True,
-    note_of: Callable[[np.ndarray, int], int | None] = estimate_note,
 ) -> Target:
     """:func:`load_audio` then :func:`analyse`."""
     audio, rate = load_audio(path, max_seconds=max_seconds)
-    return analyse(audio, rate, sample_rate=sample_rate, note=note, duration=duration, name=Path(path).stem, trim=trim, note_of=note_of)
+    return analyse(audio, rate, sample_rate=sample_rate, note=note, duration=duration, name=Path(path).stem, trim=trim)

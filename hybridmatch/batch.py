@@ -15,7 +15,6 @@ LocalCluster with ``workers`` processes when no address is given), through jobli
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import write_json
-from .audio import estimate_note, find_audio, load_target
+from .audio import find_audio, load_target
 from .engine import default_budget, run_match
 from .errors import HybridMatchError, Interrupted
 from .identity import job_identity
@@ -105,8 +104,7 @@ def batch(
 
     def match_one(pool: RenderPool, path: Path, run_dir: Path) -> dict[str, Any]:
         deadline = Deadline.start(time_limit) if time_limit is not None else None
-        target = load_target(path, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds,
-                             note_of=functools.partial(pool.call, estimate_note))
+        target = load_target(path, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
         if (done := _complete(run_dir, job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine, time_limit=time_limit))) is not None:
             return done
         with Progress(budget, quiet=quiet, label=target.name, display=display, deadline=deadline) as progress:

@@ -191,14 +191,6 @@ class RenderPool:
             for future in futures:  # Ctrl-C or a dead worker: what has not started never will
                 future.cancel()
 
-    def call(self, fn: Any, *args: Any) -> Any:
-        """``fn(*args)`` as one task on a worker, where the scoring libraries are loaded already (in this
-        process when the pool renders here). The target's note is estimated this way, so that the
-        parent never imports librosa and scipy.signal (3 s) before its first render."""
-        for _, out in self.map(fn, [args]):
-            return out
-        raise AssertionError("a one-task map returned nothing")
-
     def stream(self, job: RenderJob) -> Stream:
         """A :class:`Stream` that scores candidates for ``job`` one per task as they are submitted."""
         self._warmed()

@@ -41,21 +41,6 @@ def test_pool_matches_sequential_in_order(toy_job):
     assert all(e.fingerprint.shape == (48,) for e in par)
 
 
-def test_a_call_runs_on_a_worker_and_returns_what_it_would_here():
-    import os
-
-    from hybridmatch.audio import estimate_note
-
-    rate = 22050
-    audio = (0.3 * np.sin(2 * np.pi * 220.0 * np.arange(rate) / rate)).astype(np.float32)[None]
-    assert estimate_note(audio, rate) == 57
-    with RenderPool(2) as pool:
-        assert pool.call(os.getpid) != os.getpid()
-        assert pool.call(estimate_note, audio, rate) == estimate_note(audio, rate)
-    with RenderPool(1) as pool:
-        assert pool.call(os.getpid) == os.getpid()  # one worker renders in this process
-
-
 def _job_for(backend: str, toy_job: RenderJob) -> RenderJob:
     return RenderJob(SynthSpec(backend, toy_job.spec.space), toy_job.target, 60, 0.25)
 
