@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ._ngchoice import bin_choice
 from ._param import Native, Param, Prior, SymmetryGroup, parse_param
 from .errors import ConfigError
 
@@ -289,7 +290,7 @@ class ParamSpace:
                 steps = np.where(ints, np.maximum(sigmas[idx] * n, 0.5) / spans, sigmas[idx])
                 content[key] = ng.p.Array(init=init_value[key], lower=0.0, upper=1.0).set_mutation(sigma=steps)
             else:
-                choice = ng.p.Choice(list(range(self.params[idx[0]].n_bins)), repetitions=len(idx))
+                choice = bin_choice(self.params[idx[0]].n_bins, len(idx))
                 choice.value = init_value[key]
                 content[key] = choice
         param = ng.p.Dict(**content)

@@ -195,3 +195,34 @@ def test_cma_with_its_instance_looked_up_once_asks_what_nevergrads_cma_asks():
         runs.append(np.array(asked))
     np.testing.assert_array_equal(runs[0], runs[1])
     assert np.sum((runs[0][-1] - 0.3) ** 2) < np.sum((runs[0][0] - 0.3) ** 2)  # it converges, so updates happened
+
+
+@pytest.mark.parametrize("optimizer", ["cma", "ga", "hillclimb"])
+def test_bin_choices_are_drawn_and_learned_as_nevergrads_choices(optimizer):
+    """``bin_choice`` drops nevergrad's per-option parameters but keeps its weights: an optimizer over
+    it asks, value for value, what it asks over ``ng.p.Choice``, held start and crossover included."""
+    import nevergrad as ng
+
+    from hybridmatch._ngchoice import bin_choice
+    from hybridmatch.search._optimizers import make_optimizer
+
+    space = ParamSpace.from_dict({"param": [{"name": "x", "kind": "continuous"},
+                                            {"name": "algo", "kind": "choice", "values": list(range(32))},
+                                            {"name": "w1", "kind": "choice", "values": list("abcd")},
+                                            {"name": "w2", "kind": "choice", "values": list("abcd")}]})
+    start = space.to_unit({"x": 0.2, "algo": 7, "w1": "b", "w2": "d"})
+    runs = []
+    for choice in (bin_choice, lambda n, reps: ng.p.Choice(list(range(n)), repetitions=reps)):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("hybridmatch.space.bin_choice", choice)
+            param = space.to_nevergrad(seed=2, init=start, hold=0.8)
+        assert isinstance(param["choice4"], ng.p.Choice)
+        opt = make_optimizer(optimizer, param, budget=200, num_workers=4)
+        asked = []
+        for _ in range(120):
+            cand = opt.ask()
+            asked.append(space.from_nevergrad(cand.value))
+            opt.tell(cand, float(abs(asked[-1][0] - 0.6) + (space.to_native(asked[-1])["algo"] != 3)))
+        runs.append(np.array(asked))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert len({tuple(u[1:]) for u in runs[0]}) > 5  # the choices did move
