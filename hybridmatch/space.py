@@ -29,7 +29,7 @@ import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -38,6 +38,17 @@ from ._param import Native, Param, Prior, SymmetryGroup, parse_param
 from .errors import ConfigError
 
 __all__ = ["Param", "Prior", "SymmetryGroup", "ParamSpace", "load_space", "read_config"]
+
+
+class _NgGroup(NamedTuple):
+    """One child of :meth:`ParamSpace.to_nevergrad`: its coordinates, their bin counts (1 when
+    continuous), which are integers, and how many bins one unit of the ``num`` array spans for each
+    (an integer's bin ``b`` sits at ``b / spans``)."""
+
+    idx: np.ndarray
+    bins: np.ndarray
+    ints: np.ndarray
+    spans: np.ndarray
 
 class ParamSpace:
     """An ordered set of :class:`Param` plus symmetry groups and fixed native settings.
@@ -67,6 +78,7 @@ class ParamSpace:
         self.fixed: dict[str, Any] = dict(fixed or {})
         self.meta: dict[str, Any] = dict(meta or {})
         self.name = name
+        self._ng = self._ng_layout()  # asked for on every candidate: computed once
         for group in self.symmetries:
             widths = {len(slot) for slot in group.slots}
             if len(widths) != 1:
@@ -265,11 +277,14 @@ class ParamSpace:
         order = dict.fromkeys("num" if not key.startswith("choice") else key for key in groups)  # as each first appears
         return {key: numeric if key == "num" else groups[key] for key in order}
 
-    def _num_steps(self, idx: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Which coordinates of the ``num`` array are integers, and how many bins one unit of it spans
-        for each (an integer's bin ``b`` sits at ``b / steps``; 1 for a continuous coordinate)."""
-        ints = np.array([self.params[i].kind == "integer" for i in idx])
-        return ints, np.array([max(self.params[i].n_bins - 1, 1) if integer else 1 for i, integer in zip(idx, ints, strict=True)], dtype=np.float64)
+    def _ng_layout(self) -> dict[str, _NgGroup]:
+        """:meth:`_ng_groups` with what converting each child's values needs."""
+        layout = {}
+        for key, idx in self._ng_groups().items():
+            ints = np.array([self.params[i].kind == "integer" for i in idx])
+            bins = np.array([max(self.params[i].n_bins, 1) for i in idx])
+            layout[key] = _NgGroup(np.array(idx), bins, ints, np.where(ints, np.maximum(bins - 1, 1), 1).astype(np.float64))
+        return layout
 
     def to_nevergrad(self, *, seed: int, init: np.ndarray | None = None, sigma: float | np.ndarray = 0.25, hold: float | None = None) -> Any:
         """A nevergrad ``ng.p.Dict`` over this space. Continuous and integer coordinates → one bounded
@@ -283,14 +298,12 @@ class ParamSpace:
         init_value = self.nevergrad_value(self.default_unit() if init is None else init)
         sigmas = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (self.dim,))
         content: dict[str, Any] = {}
-        for key, idx in self._ng_groups().items():
+        for key, g in self._ng.items():
             if key == "num":  # an integer's step is sigma x its bin count, at least half a bin
-                ints, spans = self._num_steps(idx)
-                n = np.array([self.params[i].n_bins for i in idx])
-                steps = np.where(ints, np.maximum(sigmas[idx] * n, 0.5) / spans, sigmas[idx])
+                steps = np.where(g.ints, np.maximum(sigmas[g.idx] * g.bins, 0.5) / g.spans, sigmas[g.idx])
                 content[key] = ng.p.Array(init=init_value[key], lower=0.0, upper=1.0).set_mutation(sigma=steps)
             else:
-                choice = bin_choice(self.params[idx[0]].n_bins, len(idx))
+                choice = bin_choice(int(g.bins[0]), g.idx.size)
                 choice.value = init_value[key]
                 content[key] = choice
         param = ng.p.Dict(**content)
@@ -315,14 +328,14 @@ class ParamSpace:
 
         if not 0.0 < hold < 1.0:
             raise ConfigError(f"hold must be in (0, 1), got {hold}")
-        groups = {k: idx for k, idx in self._ng_groups().items() if k.startswith("choice") and self.params[idx[0]].n_bins > 1}
-        p = hold ** (1.0 / max(sum(len(idx) for idx in groups.values()), 1))
-        for key, idx in groups.items():
-            n = self.params[idx[0]].n_bins
+        groups = {k: g for k, g in self._ng.items() if k.startswith("choice") and g.bins[0] > 1}
+        p = hold ** (1.0 / max(sum(g.idx.size for g in groups.values()), 1))
+        for key, g in groups.items():
+            n = int(g.bins[0])
             weights = param[key].indices
             bins = np.asarray(weights.value, dtype=int).reshape(-1)
-            delta = np.zeros((len(idx), n))
-            delta[np.arange(len(idx)), bins] = math.log(p * (n - 1) / (1.0 - p)) - weight_for_reset(n)
+            delta = np.zeros((g.idx.size, n))
+            delta[np.arange(g.idx.size), bins] = math.log(p * (n - 1) / (1.0 - p)) - weight_for_reset(n)
             weights.set_standardized_data(delta.ravel())
 
     def nevergrad_value(self, unit: np.ndarray) -> dict[str, Any]:
@@ -330,28 +343,21 @@ class ParamSpace:
         :meth:`from_nevergrad` on discrete bins)."""
         unit = self._check(unit)
         value: dict[str, Any] = {}
-        for key, idx in self._ng_groups().items():
-            n = np.array([self.params[i].n_bins for i in idx])
-            bins = np.minimum((unit[idx] * n).astype(int), n - 1)
-            if key == "num":
-                ints, spans = self._num_steps(idx)
-                value[key] = np.where(ints, bins / spans, unit[idx])
-            else:
-                value[key] = tuple(int(b) for b in bins)
+        for key, g in self._ng.items():
+            bins = np.minimum((unit[g.idx] * g.bins).astype(int), g.bins - 1)
+            value[key] = np.where(g.ints, bins / g.spans, unit[g.idx]) if key == "num" else tuple(int(b) for b in bins)
         return value
 
     def from_nevergrad(self, value: Mapping[str, Any]) -> np.ndarray:
         """The value of a :meth:`to_nevergrad` candidate → canonical unit vector."""
         out = np.empty(self.dim)
-        for key, idx in self._ng_groups().items():
+        for key, g in self._ng.items():
             v = np.atleast_1d(np.asarray(value[key], dtype=np.float64))
-            n = np.array([max(self.params[i].n_bins, 1) for i in idx])
             if key == "num":
-                ints, spans = self._num_steps(idx)
-                bins = np.clip(np.round(np.clip(v, 0.0, 1.0) * spans), 0, n - 1)
-                out[idx] = np.where(ints, (bins + 0.5) / n, np.clip(v, 0.0, 1.0))
+                u = np.clip(v, 0.0, 1.0)
+                out[g.idx] = np.where(g.ints, (np.clip(np.round(u * g.spans), 0, g.bins - 1) + 0.5) / g.bins, u)
             else:
-                out[idx] = (np.clip(np.round(v), 0, n - 1) + 0.5) / n
+                out[g.idx] = (np.clip(np.round(v), 0, g.bins - 1) + 0.5) / g.bins
         return out
 
 
