@@ -18,7 +18,7 @@ def bin_choice(n: int, repetitions: int) -> Any:
     options) that was half of the parent's 15 ms a candidate. The options here are the bin indices
     themselves, so the value is read straight off the softmax-sampled weights and nothing else is kept.
     The weights, their layer and hence every draw are nevergrad's own (``tests/test_space.py`` checks
-    that CMA-ES asks the same with either)."""
+    that CMA-ES, the GA and hill climbing ask the same with either)."""
     return _bins_class()(n, repetitions)
 
 

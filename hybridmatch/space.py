@@ -50,6 +50,7 @@ class _NgGroup(NamedTuple):
     ints: np.ndarray
     spans: np.ndarray
 
+
 class ParamSpace:
     """An ordered set of :class:`Param` plus symmetry groups and fixed native settings.
 
@@ -261,7 +262,7 @@ class ParamSpace:
     # ------------------------------------------------------------------ optimizer face
     def _ng_groups(self) -> dict[str, list[int]]:
         """Coordinates grouped into nevergrad children: one bounded array ``num`` for the continuous and
-        integer ones, one repeated ``Choice`` per choice size. Few children keep nevergrad's
+        integer ones, one repeated choice (:func:`bin_choice`) per choice size. Few children keep nevergrad's
         per-candidate bookkeeping cheap: it walks the parametrization tree several times per ask and
         tell, and on DX7's 145 fields one array per integer range cost 12 ms a candidate in the parent.
 
@@ -289,7 +290,8 @@ class ParamSpace:
     def to_nevergrad(self, *, seed: int, init: np.ndarray | None = None, sigma: float | np.ndarray = 0.25, hold: float | None = None) -> Any:
         """A nevergrad ``ng.p.Dict`` over this space. Continuous and integer coordinates → one bounded
         ``Array`` in [0, 1], an integer's bins evenly spaced over it (rounded to the nearest);
-        choices → ``ng.p.Choice`` over bin indices (with repetitions). ``init`` (a unit vector) sets the start (CMA-ES mean, hill-climb start).
+        choices → a ``ng.p.Choice`` over bin indices per choice size (with repetitions).
+        ``init`` (a unit vector) sets the start (CMA-ES mean, hill-climb start).
         ``sigma`` is the mutation scale in unit space, one for all or one per coordinate (``(dim,)``;
         the choices' entries are unused). ``hold`` is the probability that the choices of ``init``
         are drawn again (:meth:`hold_choices`)."""
