@@ -14,11 +14,11 @@ def bin_choice(n: int, repetitions: int) -> Any:
     """``ng.p.Choice(range(n), repetitions=repetitions)``, drawn and learned the same way.
 
     nevergrad keeps each option of a ``Choice`` as a constant parameter and walks all of them on every
-    copy, freeze and constraint check, several times per ask and tell: on DX7's 22 choices (44
-    options) that was half of the parent's 15 ms a candidate. The options here are the bin indices
-    themselves, so the value is read straight off the softmax-sampled weights and nothing else is kept.
-    The weights, their layer and hence every draw are nevergrad's own (``tests/test_space.py`` checks
-    that CMA-ES, the GA and hill climbing ask the same with either)."""
+    copy, freeze and constraint check, several times per ask and tell: on DX7's 22 choices (one
+    ``Choice`` per size, 44 options) that was half of the parent's 15 ms a candidate. The options
+    here are the bin indices themselves, so the value is read straight off the softmax-sampled
+    weights and nothing else is kept. The weights, their layer and hence every draw are nevergrad's
+    own (``tests/test_space.py`` checks that CMA-ES, the GA and hill climbing ask the same with either)."""
     return _bins_class()(n, repetitions)
 
 
