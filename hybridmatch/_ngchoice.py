@@ -34,7 +34,6 @@ def _bins_class() -> type:
             self._repetitions = repetitions
             self._arity = n
             container.Container.__init__(self, indices=indices)  # no ``choices`` child: the options are the indices
-            self._indices = None
 
         def __len__(self) -> int:
             return self._arity

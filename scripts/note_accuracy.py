@@ -1,6 +1,6 @@
 """How often the target analysis finds the played note, on every committed target whose note is known:
-the sampled synth targets (their ``.json`` holds the note) and the fluidsynth recordings (the note is in
-the name, e.g. ``bass-e2``). Writes a markdown table: per set, the notes found exactly, the ones right
+the sampled synth targets (their ``.json`` holds the note) and the fluidsynth recordings (the notes
+``scripts/real_targets.py`` played them at). Writes a markdown table: per set, the notes found exactly, the ones right
 up to octaves, and the seconds per target.
 
     python scripts/note_accuracy.py [--out results/note-accuracy.md] [--pesto]
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 import types
 from pathlib import Path
 
 import numpy as np
+from real_targets import NOTES  # the recordings' notes, from the table that rendered them
 
 from hybridmatch.audio import estimate_note, load_target
 
@@ -32,18 +32,17 @@ SETS = {
     "HMSynth fixture (VST3)": "results/vst3/targets",
     "fluidsynth recordings": "results/hybrid-vs-search/targets-real",
 }
-PITCH_CLASSES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 
 
 def true_note(wav: Path) -> int:
+    """The note in the target's ``.json`` (sampled targets), else the one ``real_targets.py`` played it at."""
     meta = wav.with_suffix(".json")
     if meta.exists():
         return int(json.loads(meta.read_text())["note"])
-    name = re.search(r"-([a-g])(b?)(\d)$", wav.stem)
-    if name is None:
-        raise SystemExit(f"{wav}: no .json beside it and no note in its name")
-    letter, flat, octave = name.groups()
-    return 12 * (int(octave) + 1) + PITCH_CLASSES[letter] - (1 if flat else 0)
+    played = {name: note for name, _, note, _ in NOTES}
+    if wav.stem not in played:
+        raise SystemExit(f"{wav}: no .json beside it and not one of real_targets.py's notes")
+    return played[wav.stem]
 
 
 def pesto_note() -> object:
