@@ -1,9 +1,9 @@
 """``hybridmatch bench-memory``: the peak resident memory of a whole ``run`` against its budget.
 
 Each budget runs as its own ``hybridmatch run`` process on one synth-rendered target, so the numbers
-are what a user's run costs: search, fronts, the verified set, presets and report. The peak is the
+are what a user's run costs: search, the recipes, the verified set, presets and report. The peak is the
 largest process of the run (``ru_maxrss`` of the process and the workers it reaped), read with
-``os.wait4`` when it ends; the run's own process is the one that holds the archive and its fronts."""
+``os.wait4`` when it ends; the run's own process is the one that holds the archive and chooses the recipes."""
 
 from __future__ import annotations
 

@@ -83,7 +83,10 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int 
     res, out_dir = matched.results, matched.out
     analysis = res["analysis"]
     refined = f"; estimated note {analysis['estimated']['note']}, {analysis['estimated']['duration']:.2f} s" if analysis.get("refined") else ""
-    click.echo(f"{len(res['candidates'])} patches for {res['target']} (note {res['note']}, {res['duration']:.2f} s held{refined}) "
+    from .search import NEAR_BEST  # imported by the match already: after it, so the workers start first
+
+    near = f", {res['near_best']} within {NEAR_BEST}x of #1's MSS" if "near_best" in res else ""
+    click.echo(f"{len(res['candidates'])} recipes found{near} for {res['target']} (note {res['note']}, {res['duration']:.2f} s held{refined}) "
                f"in {res['renders']} renders ({res['strategy']}), {res['wall_s']:.1f} s -> {out_dir}")
     for c in res["candidates"]:
         o = c["objectives"]

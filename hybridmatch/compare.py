@@ -32,14 +32,14 @@ from .identity import checkpoint_digest
 from .objectives import PARETO_KEYS
 from .progress import Progress
 from .render import RenderJob, RenderPool
-from .search import Archive, Strategy, returned_set, search
+from .search import NEAR_BEST, Archive, Strategy, returned_set, search
 
 __all__ = ["compare", "load_compare_target"]
 
 METRICS = ("mss", "wmfcc", "sot", "rms_cosine")
 KEEP = 8  # run's default --keep: the returned set is measured as run would return it
-SET_COLUMNS = (("first_mss", "first MSS"), ("median_mss", "median MSS"), ("last_mss", "last MSS"), ("choice_sets", "choice sets"),
-               ("param_spread", "param spread"), ("audio_spread", "audio spread"))
+SET_COLUMNS = (("returned", "recipes"), ("near_best", f"within {NEAR_BEST}x of #1"), ("mss_1", "MSS #1"), ("mss_4", "MSS #4"),
+               ("mss_8", "MSS #8"), ("recipe_spread", "recipe spread"), ("audio_spread", "audio spread"))
 
 
 def load_compare_target(path: Path, spec: Any) -> Any:
@@ -193,6 +193,8 @@ def _write_outputs(out: Path, tally: _Tally, strategies: Sequence[Strategy], bud
 
 def _q(values: Sequence[float]) -> str:
     v = np.asarray(values, dtype=float)
+    if not v.size:
+        return "-"
     return f"{np.median(v):.3g} [{np.percentile(v, 25):.3g}, {np.percentile(v, 75):.3g}]"
 
 
@@ -236,16 +238,16 @@ def _summary(records: list[dict[str, Any]], strategies: Sequence[Strategy], budg
             cells.append(str(int(hit[0]) + 1) if hit.size else f">{len(medians[a])}")
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
     if any(sets.get(n) for n in names):
-        lines += ["", f"## the returned set at budget {b}", "",
-                  f"The set `select_diverse` picks from each run's archive, by the search's scores (what `run --keep {KEEP}` returns on a synth "
-                  "whose renders are exact; `run` ranks a shortlist by fresh renders, and `scripts/verify_runs.py` does that here): the MSS of its first, median and last "
-                  "patch, how many distinct sets of discrete choices it holds, and its mean pairwise distance in parameters (unit space, "
-                  "modulo the synth's symmetries) and in audio (RMS between the renders' fingerprints). Runs whose archive was not kept "
-                  "(copied in as `done.json` only) are left out; `runs` says how many are in.", "",
+        lines += ["", f"## the returned recipes at budget {b}", "",
+                  f"The recipes `select_recipes` picks from each run's archive, by the search's scores (what `run --keep {KEEP}` returns on a synth "
+                  "whose renders are exact; `run` ranks a shortlist by fresh renders, and `scripts/verify_runs.py` does that here): how many "
+                  f"came back, how many are within {NEAR_BEST}x of the first one's MSS, the MSS of the 1st, 4th and 8th (runs with fewer left out "
+                  "of that cell), and their mean pairwise distance in how they are built (`ParamSpace.recipe_distance`) and in audio (RMS between "
+                  "the renders' fingerprints). Runs whose archive was not kept (copied in as `done.json` only) are left out; `runs` says how many are in.", "",
                   "| strategy | runs | " + " | ".join(label for _, label in SET_COLUMNS) + " |", "|---|---:|" + "---:|" * len(SET_COLUMNS)]
         for n in names:
             if sets.get(n):
-                lines.append(f"| {n} | {len(sets[n])} | " + " | ".join(_q([x[k] for x in sets[n]]) for k, _ in SET_COLUMNS) + " |")
+                lines.append(f"| {n} | {len(sets[n])} | " + " | ".join(_q([x[k] for x in sets[n] if x.get(k) is not None]) for k, _ in SET_COLUMNS) + " |")
     lines += ["", "![anytime MSS](anytime.png)", "", "![MSS per target](targets.png)", ""]
     return "\n".join(lines)
 

@@ -37,7 +37,19 @@ from .errors import ConfigError, Interrupted
 from .identity import claim, job_identity
 from .objectives import PARETO_KEYS
 from .render import RenderJob, RenderPool
-from .search import Archive, Deadline, SearchResult, Strategy, refine_analysis, refine_cost, search, select_diverse
+from .search import (
+    NEAR_BEST,
+    Archive,
+    Deadline,
+    SearchResult,
+    Strategy,
+    pareto_ranks,
+    recipe_diff,
+    refine_analysis,
+    refine_cost,
+    search,
+    select_recipes,
+)
 from .synths import SynthSpec, export_bank
 
 __all__ = ["REFINE", "VERIFY", "default_budget", "report_or_skip", "run_match"]
@@ -198,7 +210,7 @@ def _verify_and_reference(job: RenderJob, pool: RenderPool, archive: Archive, ke
     except KeyboardInterrupt:
         skipped += ["verify: interrupted (the set is ranked by the search's scores; no presets or renders were written)",
                     *(["reference: interrupted"] if reference is not None else [])]
-        return _Returned(select_diverse(archive.entries, job.spec.space, keep=keep), {}, 0), None, True, skipped
+        return _Returned(select_recipes(archive.entries, job.spec.space, keep=keep), {}, 0), None, True, skipped
     failures = sum(1 for i in returned.checked if returned.checked[i][0].error is not None)
     if failures:
         skipped.append(f"verify: {failures} of {returned.shortlisted} shortlisted patches failed to render again and were left out")
@@ -216,16 +228,16 @@ def _verify_and_reference(job: RenderJob, pool: RenderPool, archive: Archive, ke
 
 
 def _verify(job: RenderJob, pool: RenderPool, archive: Archive, keep: int) -> _Returned:
-    """The returned set, chosen by fresh renders: a shortlist of ``VERIFY x keep`` is rendered again,
-    each on a new instance, and the set is chosen from it by those scores (fronts over the whole
-    archive). That is the sound each preset makes as loaded, since Vital's search renders carry
-    voice state. On an exact synth this is the set chosen from the search scores."""
+    """The returned recipes, chosen by fresh renders: the best ``VERIFY x keep`` recipes by the
+    search's scores are rendered again, each on a new instance, and the ``keep`` recipes are chosen
+    among them by those scores. That is the sound each preset makes as loaded, since Vital's search
+    renders carry voice state. On an exact synth this is the set chosen from the search scores."""
     space = job.spec.space
-    shortlist = select_diverse(archive.entries, space, keep=VERIFY * keep)
+    shortlist = select_recipes(archive.entries, space, keep=VERIFY * keep)
     units = np.array([archive.entries[i].unit for i in shortlist]).reshape(-1, space.dim)
     checked = dict(zip(shortlist, pool.verify(job, units), strict=True)) if shortlist else {}
     verified = [checked[i][0] if i in checked else e for i, e in enumerate(archive.entries)]
-    return _Returned(select_diverse(verified, space, keep=keep, among=shortlist), checked, len(shortlist))
+    return _Returned(select_recipes(verified, space, keep=keep, among=shortlist), checked, len(shortlist))
 
 
 def _scores(verified: Mapping[str, float]) -> dict[str, Any]:
@@ -234,7 +246,9 @@ def _scores(verified: Mapping[str, float]) -> dict[str, Any]:
 
 
 def _write_returned(out: Path, target: Target, spec: SynthSpec, archive: Archive, returned: _Returned) -> dict[str, Any]:
-    """Writes each returned patch's preset and render (and a bank of them all); their results rows."""
+    """Writes each returned recipe's preset and render (and a bank of them all); their results rows, each
+    with its Pareto front among the recipes, and how many recipes came back and how many are within
+    ``NEAR_BEST`` of the first one's MSS."""
     write_wav(out / "renders" / "target.wav", target.audio, spec.sample_rate)
     candidates: list[dict[str, Any]] = []
     for rank, i in enumerate(returned.chosen, start=1):
@@ -249,12 +263,23 @@ def _write_returned(out: Path, target: Target, spec: SynthSpec, archive: Archive
         wav_path = write_wav(out / "renders" / f"{rank:02d}.wav", audio, spec.sample_rate)
         candidates.append({**row, "preset": str(preset_path.relative_to(out)), "audio": str(wav_path.relative_to(out)),
                            **_scores(evaluation.objectives), "loss": evaluation.loss})
+    _describe_recipes(spec, archive, returned.chosen, candidates)
+    scores = np.array([[c["objectives"][k] for k in PARETO_KEYS] for c in candidates]).reshape(len(candidates), len(PARETO_KEYS))
+    for c, front in zip(candidates, pareto_ranks(scores), strict=True):
+        c["pareto_front"] = int(front)  # 0: no other returned recipe is at least as good on every objective
     bank = None
     if len(candidates) > 1 and all(c["preset"] is not None for c in candidates):
         bank = export_bank(spec, [c["params"] for c in candidates], out / "presets" / f"bank{spec.preset_ext}")
     _remove_others(out, {"renders/target.wav", *(c[k] for c in candidates for k in ("preset", "audio") if c[k]),
                          *([str(bank.relative_to(out))] if bank is not None else [])})
-    return {"bank": str(bank.relative_to(out)) if bank is not None else None, "candidates": candidates}
+    near = sum(c["objectives"]["mss"] <= NEAR_BEST * candidates[0]["objectives"]["mss"] for c in candidates) if candidates else 0
+    return {"recipes": len(candidates), "near_best": near, "bank": str(bank.relative_to(out)) if bank is not None else None, "candidates": candidates}
+
+
+def _describe_recipes(spec: SynthSpec, archive: Archive, chosen: list[int], candidates: list[dict[str, Any]]) -> None:
+    """Adds to each recipe after the first what makes it different from recipe #1 (``recipe_diff``)."""
+    for i, row in zip(chosen[1:], candidates[1:], strict=True):
+        row["differs"] = recipe_diff(spec.space, archive.entries[i].unit, archive.entries[chosen[0]].unit)
 
 
 def _remove_others(out: Path, written: set[str]) -> None:

@@ -30,6 +30,7 @@ th{background:#f3f3f3}td.l,th.l{text-align:left}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:1em}
 .card{border:1px solid #ddd;border-radius:6px;padding:.5em}.card img{width:100%;height:140px}.card audio{width:100%}
 .target{background:#f6faff}.muted{color:#777;font-size:.85em}.bad{color:#a00}
+td.ch{background:#ffe08a;font-weight:bold}td.mv{background:#eef4ff}
 """
 
 
@@ -152,13 +153,47 @@ def _objective_rows(res: Mapping[str, Any]) -> str:
 
 
 def _param_table(res: Mapping[str, Any]) -> str:
+    """Every parameter of every recipe; a cell is marked where the recipe differs from #1: a discrete
+    choice (``ch``) or a number moved by at least 5% of its range (``mv``)."""
     names = list(res["candidates"][0]["params"]) if res["candidates"] else []
     head = "".join(f"<th>#{c['rank']}<br><a href=\"{_href(c['preset'])}\">preset</a></th>" for c in res["candidates"])
+    marks = [_marks(c) for c in res["candidates"]]
     rows = "".join(
-        f"<tr><td class='l'>{html.escape(n)}</td>" + "".join(f"<td>{_fmt(c['params'].get(n))}</td>" for c in res["candidates"]) + "</tr>"
+        f"<tr><td class='l'>{html.escape(n)}</td>"
+        + "".join(f"<td{m.get(n, '')}>{_fmt(c['params'].get(n))}</td>" for c, m in zip(res["candidates"], marks, strict=True)) + "</tr>"
         for n in names
     )
     return f'<table><tr><th class="l">parameter</th>{head}</tr>{rows}</table>'
+
+
+def _marks(candidate: Mapping[str, Any]) -> dict[str, str]:
+    differs = candidate.get("differs") or {}
+    return {**{m["param"]: " class='mv'" for m in differs.get("moved", [])}, **{c["param"]: " class='ch'" for c in differs.get("choices", [])}}
+
+
+def _named(change: Mapping[str, Any]) -> str:
+    """A changed parameter's name, with #1's parameter it was lined up with where slots were swapped."""
+    against = f" (against #1's {html.escape(change['against'])})" if change.get("against") else ""
+    return html.escape(change["param"]) + against
+
+
+def _differences(res: Mapping[str, Any], shown: int = 6) -> str:
+    """One row per recipe after the first: its discrete choices that differ from recipe #1 and the
+    numbers that moved most, in native units (values as #1 &rarr; this recipe)."""
+    rows = []
+    for c in res["candidates"][1:]:
+        d = c.get("differs") or {}
+        choices = ", ".join(f"<b>{_named(x)}</b> {_fmt(x['first'])} &rarr; {_fmt(x['this'])}" for x in d.get("choices", [])) or "same"
+        moved = d.get("moved", [])
+        numbers = ", ".join(f"{_named(x)} {_fmt(x['first'])} &rarr; {_fmt(x['this'])}" for x in moved[:shown])
+        more = f" and {len(moved) - shown} more" if len(moved) > shown else ""
+        order = " (its slots swapped to line up with #1's)" if d.get("reordered") else ""
+        rows.append(f"<tr><td>#{c['rank']}</td><td>{c['objectives']['mss']:.2f}</td><td>{c.get('pareto_front', '')}</td>"
+                    f"<td class='l'>{choices}</td><td class='l'>{numbers or 'none'}{more}{order}</td></tr>")
+    if not rows:
+        return "<p class='muted'>One recipe came back.</p>"
+    return ("<table><tr><th>recipe</th><th>MSS</th><th>Pareto front</th><th class='l'>discrete choices against #1</th>"
+            f"<th class='l'>largest moves against #1</th></tr>{''.join(rows)}</table>")
 
 
 def _status(res: Mapping[str, Any]) -> str:
@@ -189,7 +224,9 @@ def write_report(out_dir: str | Path, *, audio: Mapping[str, np.ndarray] | None 
 <p>Strategy <b>{html.escape(res['strategy'])}</b>, {res['renders']} of {res['budget']} renders in {res['wall_s']:.1f} s
 (seed {res['seed']}); note {res['note']} ({html.escape(str(res.get('note_source', '')))}), held {res['duration']:.2f} s
 ({html.escape(str(res.get('duration_source', '')))}); {res.get('failed_renders', 0)} failed renders.</p>{_status(res)}
-<h2>Target and returned patches</h2>
+<h2>Target and returned recipes</h2>
+<p class="muted">{res.get('recipes', len(res['candidates']))} recipes: each a different way of making the sound (different discrete
+choices or settings, and an audibly different render), each the best patch found for it, ranked by loss.</p>
 <div class="grid">{_cards(res, clips, rate)}</div>
 <h2>Objectives</h2>
 <p class="muted">MSS, wMFCC, SOT and MFCCD: lower is better. RMS similarity is the cosine similarity of the RMS envelopes,
@@ -197,6 +234,8 @@ shown as it is (higher is better; the search minimises 1 &minus; it).</p>
 <table><tr><th>rank</th><th>MSS</th><th>wMFCC</th><th>SOT</th><th>RMS similarity</th><th>MFCCD</th><th>search loss</th><th class="l">origin</th></tr>{_objective_rows(res)}</table>
 <h2>Pareto view</h2>
 <img alt="Pareto scatter of {keys[0]} against {keys[1]}" src="{scatter}">
+<h2>How the recipes differ</h2>
+{_differences(res)}
 <h2>Parameters (native units)</h2>
 {_param_table(res)}
 </body></html>

@@ -228,6 +228,19 @@ class ParamSpace:
         diffs = self.orbit(a) - np.asarray(b, dtype=np.float64)[None]
         return float(np.sqrt(np.mean(diffs**2, axis=-1)).min())
 
+    def recipe_distance(self, a: np.ndarray, b: np.ndarray) -> float:
+        """How differently two patches make a sound: :meth:`recipe_gaps` minimized over the declared symmetries."""
+        return float(self.recipe_gaps(self.orbit(a), np.asarray(b, dtype=np.float64)).min())
+
+    def recipe_gaps(self, rows: np.ndarray, point: np.ndarray) -> np.ndarray:
+        """RMS unit-space distance of each of ``rows`` ``(n, d)`` to ``point``, slots as they are, where
+        a discrete choice that differs counts as 1 (a different filter model or algorithm is a
+        different way of building the sound, whichever bins it sits between) and one that agrees as 0."""
+        diffs = np.abs(np.asarray(rows, dtype=np.float64) - np.asarray(point, dtype=np.float64)[None, :])
+        choice = np.array([p.kind == "choice" for p in self.params])
+        diffs[:, choice] = diffs[:, choice] > 1e-9
+        return np.asarray(np.sqrt(np.mean(diffs**2, axis=-1)))
+
     # ------------------------------------------------------------------ model face (one-hot)
     def model_dim(self) -> int:
         """Width of the model representation: one column per continuous param, k per choice."""

@@ -30,7 +30,7 @@ def side(spec: str, metrics: list[str], table: str = "runs.csv") -> dict[tuple[i
                 for r in csv.DictReader(f) if r["strategy"] == strategy}
 
 
-SET_METRICS = "first_mss,median_mss,last_mss,param_spread,audio_spread"
+SET_METRICS = "near_best,mss_1,mss_4,recipe_spread,audio_spread"
 
 
 def side_sets(spec: str, metrics: list[str]) -> dict[tuple[int, str, int], dict[str, float]]:
@@ -40,8 +40,13 @@ def side_sets(spec: str, metrics: list[str]) -> dict[tuple[int, str, int], dict[
     for done in sorted((Path(folder) / "runs" / strategy).glob("*/s*/done.json")):
         info = json.loads(done.read_text())
         if info.get("set"):
-            out[int(info["renders"]), done.parent.parent.name, int(done.parent.name[1:])] = {m: float(info["set"][m]) for m in metrics}
+            out[int(info["renders"]), done.parent.parent.name, int(done.parent.name[1:])] = {m: _number(info["set"].get(m)) for m in metrics}
     return out
+
+
+def _number(value: object) -> float:
+    """A set measure, NaN where the run has none (the 4th recipe of a set of 3; a key of an older set)."""
+    return float(value) if isinstance(value, (int, float)) else float("nan")
 
 
 def side_verified_sets(spec: str, metrics: list[str]) -> dict[tuple[int, str, int], dict[str, float]]:

@@ -36,9 +36,9 @@ from hybridmatch.catalog import resolve_strategy, resolve_synth  # noqa: E402
 from hybridmatch.compare import KEEP, load_compare_target  # noqa: E402
 from hybridmatch.engine import VERIFY  # noqa: E402
 from hybridmatch.render import RenderJob, RenderPool  # noqa: E402
-from hybridmatch.search import Archive, returned_set, select_diverse  # noqa: E402
+from hybridmatch.search import Archive, returned_set, select_recipes  # noqa: E402
 
-SET_KEYS = ("first_mss", "median_mss", "last_mss", "returned", "choice_sets", "param_spread", "audio_spread")
+SET_KEYS = ("mss_1", "mss_4", "mss_8", "returned", "near_best", "recipe_spread", "audio_spread")
 
 
 def write_csv(path: Path, rows: list[dict[str, object]]) -> None:
@@ -84,7 +84,7 @@ def main() -> None:
                     archive = Archive.load(archive_path)
                     anytime = archive.anytime()
                     at = {b: int(anytime[min(b, len(archive)) - 1]) for b in budgets}
-                    shortlist = select_diverse(archive.entries, spec.space, keep=max(lengths))
+                    shortlist = select_recipes(archive.entries, spec.space, keep=max(lengths))
                     listed = set(shortlist)
                     picks = sorted(set(at.values()) | listed)
                     fresh = dict(zip(picks, (ev for ev, _, _ in pool.verify(job, np.array([archive.entries[i].unit for i in picks]))), strict=True))
@@ -94,7 +94,7 @@ def main() -> None:
                                           "mss": fresh[i].objectives["mss"], "wmfcc": fresh[i].objectives["wmfcc"],
                                           "search_mss": searched["mss"], "search_wmfcc": searched["wmfcc"]})
                     searched_set = returned_set(archive.entries, spec.space, keep=KEEP)
-                    for n in lengths:  # select_diverse is greedy, so its first n are what keep=n would list
+                    for n in lengths:  # select_recipes is greedy, so its first n are what keep=n would list
                         verified = returned_set([fresh[i] if i in listed else e for i, e in enumerate(archive.entries)], spec.space, keep=KEEP,
                                                 among=shortlist[:n])
                         set_rows.append({"strategy": strategy.name, "target": path.stem, "seed": seed, "renders": len(archive), "shortlist": n,
@@ -113,16 +113,16 @@ def main() -> None:
 def shortlists_table(rows: list[dict[str, object]], lengths: list[int]) -> str:
     """Per shortlist length: the returned set's best and median MSS as loaded, paired against the longest list."""
     def col(n: int, key: str) -> np.ndarray:
-        return np.array([float(r[key]) for r in rows if r["shortlist"] == n])  # type: ignore[arg-type]
+        return np.array([float(r[key]) if r[key] not in (None, "") else np.nan for r in rows if r["shortlist"] == n])  # type: ignore[arg-type]
 
-    full_first = col(max(lengths), "first_mss")
-    lines = ["| shortlist (fresh renders) | best MSS, median [IQR] | set's median MSS | best worse than the longest list's by > 1% | "
+    full_first = col(max(lengths), "mss_1")
+    lines = ["| shortlist (fresh renders) | best MSS, median [IQR] | 4th recipe's MSS | best worse than the longest list's by > 1% | "
              "largest loss | runs |", "|---:|---|---:|---:|---:|---:|"]
     for n in lengths:
-        first, median = col(n, "first_mss"), col(n, "median_mss")
+        first, median = col(n, "mss_1"), col(n, "mss_4")
         q1, q3 = np.percentile(first, [25, 75])
         worse = int((first > full_first * 1.01).sum())
-        lines.append(f"| {n} | {np.median(first):.3f} [{q1:.3f}, {q3:.3f}] | {np.median(median):.3f} | {worse} of {len(first)} | "
+        lines.append(f"| {n} | {np.median(first):.3f} [{q1:.3f}, {q3:.3f}] | {np.nanmedian(median):.3f} | {worse} of {len(first)} | "
                      f"{np.max(first / full_first) - 1:+.1%} | {len(first)} |")
     return "\n".join(lines) + "\n"
 

@@ -166,6 +166,10 @@ def test_report_is_self_contained(toy_run):
     assert "RMS similarity" in page and f"{res['candidates'][0]['rms_cosine']:.4f}" in page
     for c in res["candidates"]:
         assert f'href="./{c["preset"]}"' in page and (out / c["preset"]).exists()
+    # how each recipe differs from #1: one row each, and every moved parameter marked in the table
+    assert page.count("<tr><td>#") == len(res["candidates"]) - 1 >= 1
+    moved = {m["param"] for c in res["candidates"][1:] for m in c["differs"]["moved"]}
+    assert moved and page.count("class='mv'") == sum(len(c["differs"]["moved"]) for c in res["candidates"][1:])
 
 
 def test_a_report_that_fails_is_recorded_and_the_result_kept(toy_run, tmp_path, monkeypatch):
@@ -240,7 +244,7 @@ def test_compare_reads_small_budgets_off_one_run_and_resumes(tmp_path, toy_spec)
     for png in ("anytime.png", "targets.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## budget 5" in summary and "pairwise win rate" in summary and "renders to reach" in summary
-    assert "## the returned set at budget 20" in summary
+    assert "## the returned recipes at budget 20" in summary
     # each done.json keeps what run would return from the archive, measured as a set
     info = json.loads((out / "runs" / "cma" / "t1" / "s1" / "done.json").read_text())
     from hybridmatch.search import returned_set

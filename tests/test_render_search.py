@@ -18,8 +18,9 @@ from hybridmatch.search import (
     load_strategy,
     pareto_ranks,
     search,
-    select_diverse,
+    select_recipes,
 )
+from hybridmatch.space import ParamSpace
 from hybridmatch.synths import SynthSpec
 from tests.conftest import ROOT
 
@@ -160,38 +161,81 @@ def test_cma_recovers_a_one_oscillator_toy_patch(tmp_path):
     assert archive.best().objectives["mss"] < 2.0
 
 
-def test_diverse_selection_has_no_near_duplicates(toy_job):
+def test_recipes_are_never_near_each_other_and_are_ranked_by_loss(toy_job):
     space = toy_job.spec.space
     units = space.sample(np.random.default_rng(1), 12)
     units = np.concatenate([units, units[:4] + 1e-4, space.orbit(units[5])[1:3]])
     evals = evaluate_units(toy_job, np.clip(units, 0, 1))
-    chosen = select_diverse(evals, space, keep=8)
+    chosen = select_recipes(evals, space, keep=8)
     assert 4 <= len(chosen) <= 8
-    for i in chosen:
-        for j in chosen:
-            if i < j:
-                assert space.distance(evals[i].unit, evals[j].unit) >= 0.05
+    assert [evals[i].loss for i in chosen] == sorted(evals[i].loss for i in chosen)
+    assert chosen[0] == int(np.argmin([e.loss for e in evals]))  # recipe #1 is the best patch found
+    for a, i in enumerate(chosen):
+        for j in chosen[a + 1 :]:
+            assert space.recipe_distance(evals[i].unit, evals[j].unit) >= 0.15
+            assert np.sqrt(np.mean((evals[i].fingerprint - evals[j].fingerprint) ** 2)) >= 0.15
+
+
+def test_each_recipe_is_the_best_patch_of_its_own():
+    """Patches that differ only in a slight move, or only in a knob that makes no audible difference,
+    belong to the better one's recipe; a patch built differently and sounding different is a new
+    one, even when it scores worse than the near-copies."""
+    from hybridmatch.render import Evaluation
+
+    space = ParamSpace.from_dict({"param": [{"name": f"k{i}", "kind": "continuous"} for i in range(4)]
+                                  + [{"name": "wave", "kind": "choice", "values": ["sine", "saw", "square"]}]})
+    rng = np.random.default_rng(0)
+    base, other = rng.normal(size=48), rng.normal(size=48)
+
+    def ev(unit: list[float], loss: float, sound: np.ndarray) -> Evaluation:
+        return Evaluation(unit=np.array(unit), objectives={"mss": loss}, loss=loss, fingerprint=sound)
+
+    evals = [ev([0.5, 0.5, 0.5, 0.5, 0.5], 1.0, base),  # the best
+             ev([0.52, 0.5, 0.5, 0.5, 0.5], 1.1, base + 0.3),  # a slight move: the same recipe
+             ev([0.5, 0.5, 0.5, 0.5, 0.83], 1.2, other),  # another waveform alone: 0.45 apart, a new recipe
+             ev([0.9, 0.1, 0.9, 0.1, 0.5], 1.3, base + 0.01),  # far in knobs, same sound: the best one's recipe
+             ev([0.5, 0.5, 0.5, 0.5, 0.83], 2.0, other)]  # a worse copy of the second recipe
+    assert select_recipes(evals, space, keep=8) == [0, 2]
+    assert select_recipes(evals, space, keep=8, among=[2, 3, 4]) == [2, 3]  # without the best, the knob-only copy stands alone
+
+
+def test_a_recipes_differences_are_told_against_the_first_with_its_slots_lined_up(toy_spec):
+    """A recipe that is #1 with two oscillators swapped and one of them retuned differs from #1 by
+    that one frequency, named as the recipe's own parameter and as #1's that it plays the part of."""
+    from hybridmatch.search import recipe_diff
+
+    space = toy_spec.space
+    first = space.sample(np.random.default_rng(0), 1)[0]
+    other = space.permute(first, "oscillators", [1, 0, 2])
+    assert recipe_diff(space, other, first) == {"reordered": True, "choices": [], "moved": []}
+    other[space.index["osc2_freq"]] = min(1.0, other[space.index["osc2_freq"]] + 0.3)
+    (moved,) = recipe_diff(space, other, first)["moved"]
+    assert moved["param"] == "osc2_freq" and moved["against"] == "osc1_freq"
+    assert moved["this"] == pytest.approx(space.to_native(other)["osc2_freq"]) and moved["first"] == pytest.approx(space.to_native(first)["osc1_freq"])
+    wave = ParamSpace.from_dict({"param": [{"name": "cut", "kind": "continuous", "low": 20.0, "high": 20000.0, "scale": "log"},
+                                           {"name": "wave", "kind": "choice", "values": ["sine", "saw", "square"]}]})
+    diff = recipe_diff(wave, wave.to_unit({"cut": 1000.0, "wave": "square"}), wave.to_unit({"cut": 1000.0, "wave": "sine"}))
+    assert diff == {"reordered": False, "choices": [{"param": "wave", "first": "sine", "this": "square"}], "moved": []}
 
 
 def test_the_returned_set_is_measured_as_run_returns_it(toy_job):
-    """``returned_set``: the chosen patches' MSS in rank order, their distinct choice sets and spreads.
-    Near-copies of one patch are skipped, so a set built from copies plus two others has 3 members."""
+    """``returned_set``: the recipes' count, how many are near the first one's MSS, the MSS of the
+    1st/4th/8th and the spreads. Near-copies of one patch are one recipe."""
     from hybridmatch.search import returned_set
 
     space = toy_job.spec.space
     units = space.sample(np.random.default_rng(1), 3)
     copies = np.clip(np.concatenate([units[:1] + 1e-4 * k for k in range(6)] + [units[1:]]), 0, 1)
     evals = evaluate_units(toy_job, copies)
-    chosen = [evals[i] for i in select_diverse(evals, space, keep=8)]
+    chosen = [evals[i] for i in select_recipes(evals, space, keep=8)]
     stats = returned_set(evals, space, keep=8)
     assert stats["returned"] == len(chosen) == 3
-    assert stats["first_mss"] == chosen[0].objectives["mss"] and stats["last_mss"] == chosen[-1].objectives["mss"]
-    choices = [i for i, p in enumerate(space.params) if p.kind == "choice"]
-    assert stats["choice_sets"] == len({tuple(e.unit[choices]) for e in chosen}) >= 1
-    assert stats["param_spread"] == pytest.approx(np.mean([space.distance(chosen[a].unit, chosen[b].unit) for a, b in ((0, 1), (0, 2), (1, 2))]))
-    assert stats["audio_spread"] > 0.15  # select_diverse keeps nothing closer than that
-    one = returned_set(evals[:6], space, keep=8)  # copies only: one patch, no spread
-    assert one["returned"] == 1 and one["param_spread"] == 0.0 and one["audio_spread"] == 0.0
+    assert stats["mss_1"] == chosen[0].objectives["mss"] and stats["mss_4"] is None and stats["mss_8"] is None
+    assert stats["near_best"] == sum(e.objectives["mss"] <= 1.25 * chosen[0].objectives["mss"] for e in chosen) >= 1
+    assert stats["recipe_spread"] == pytest.approx(np.mean([space.recipe_distance(chosen[a].unit, chosen[b].unit) for a, b in ((0, 1), (0, 2), (1, 2))]))
+    assert stats["audio_spread"] > 0.15  # recipes are never closer than that
+    one = returned_set(evals[:6], space, keep=8)  # copies only: one recipe, no spread
+    assert one["returned"] == 1 and one["recipe_spread"] == 0.0 and one["audio_spread"] == 0.0
 
 
 def test_the_parent_keeps_its_ctrl_c_handler(toy_job):
@@ -310,6 +354,40 @@ def test_a_bad_optimizer_setting_is_one_config_error(optimizer, proposer, messag
         Strategy.from_dict({"name": "s", "optimizer": optimizer, "proposer": {"name": proposer, "n": 8}})
 
 
+def test_two_distinct_optima_come_back_as_two_recipes(tmp_path):
+    """A target that is half a 220 Hz sine and half an 880 Hz square, matched with one oscillator:
+    each half is an optimum, and the archive holds a dense cloud of near-copies around each (what a
+    search that found both leaves). ``run --keep 2`` returns the best of each cloud, not the best
+    patch and one of its near-copies."""
+    from hybridmatch.audio import Target
+    from hybridmatch.engine import run_match
+    from hybridmatch.identity import claim, job_identity
+    from hybridmatch.synths._toy import oscillator
+
+    space = ParamSpace.from_dict({"param": [{"name": "osc1_freq", "kind": "continuous", "low": 100.0, "high": 1000.0, "scale": "log"},
+                                            {"name": "osc1_amp", "kind": "continuous", "low": 0.1, "high": 1.0},
+                                            {"name": "osc1_shape", "kind": "continuous"}]})
+    spec = SynthSpec("toy", space)
+    n = int(0.5 * spec.sample_rate)
+    audio = (0.5 * oscillator(220.0, 0.0, n, spec.sample_rate) + 0.5 * oscillator(880.0, 0.5, n, spec.sample_rate)).astype(np.float32)[None]
+    optima = [space.to_unit({"osc1_freq": 220.0, "osc1_amp": 0.5, "osc1_shape": 0.0}), space.to_unit({"osc1_freq": 880.0, "osc1_amp": 0.5, "osc1_shape": 0.5})]
+    rng = np.random.default_rng(0)
+    clouds = [np.clip(o + rng.uniform(-0.06, 0.06, size=(30, 3)), 0, 1) for o in optima]
+    target = Target(audio, spec.sample_rate, note=60, duration=0.5, note_source="given", duration_source="given")
+    strategy = Strategy("random", OptimizerSpec("random"))
+    claim(tmp_path, job_identity(target, spec, strategy, seed=0, budget=60, refine="length"))
+    archive = Archive(tmp_path / "archive.jsonl")
+    archive.extend(evaluate_units(RenderJob(spec, audio, 60, 0.5), np.concatenate(clouds)), origin="two clouds")
+    archive.close()
+    res = run_match(target, spec, strategy, budget=60, keep=2, out_dir=tmp_path, report=False, pool=RenderPool(1, backend="sequential"))
+    found = sorted(c["archive_index"] // 30 for c in res["candidates"])
+    assert res["recipes"] == 2 and found == [0, 1]  # one recipe from each optimum's cloud
+    for c in res["candidates"]:
+        cloud = slice(30 * (c["archive_index"] // 30), 30 * (c["archive_index"] // 30 + 1))
+        assert c["search_loss"] == min(e.loss for e in archive.entries[cloud])  # each is the best patch of its optimum
+    assert res["candidates"][1]["differs"]["moved"][0]["param"] in ("osc1_freq", "osc1_shape")
+
+
 def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(toy_spec, tmp_path):
     """A search whose scores were wrong (as Vital's are when a render carries the voice state of the
     renders before it): the archive claims the worst patch is the best. ``run`` renders its shortlist
@@ -346,7 +424,7 @@ def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(t
     honest.close()
     again = run_match(target, toy_spec, strategy, budget=40, keep=4, out_dir=tmp_path / "honest", report=False,
                       pool=RenderPool(1, backend="sequential"))
-    assert [c["archive_index"] for c in again["candidates"]] == select_diverse(honest.entries, toy_spec.space, keep=4)
+    assert [c["archive_index"] for c in again["candidates"]] == select_recipes(honest.entries, toy_spec.space, keep=4)
 
 
 def test_an_archive_is_read_one_line_at_a_time_and_a_cut_tail_is_repaired(toy_job, tmp_path):

@@ -1,9 +1,10 @@
-"""Search: optimizer adapters, proposers, strategies, the archive and Pareto selection."""
+"""Search: optimizer adapters, proposers, strategies, the archive, Pareto fronts and the returned recipes."""
 
 from ._archive import Archive, read_objectives
 from ._match import ROUND, Deadline, SearchResult, search
 from ._optimizers import OPTIMIZERS, make_optimizer, register_optimizer
-from ._pareto import fronts, pareto_ranks, returned_set, select_diverse
+from ._pareto import fronts, pareto_ranks
+from ._recipes import NEAR_BEST, recipe_diff, returned_set, select_recipes
 from ._refine import Refinement, refine_analysis, refine_cost
 from ._strategy import PROPOSERS, OptimizerSpec, ProposerSpec, Strategy, load_strategy, propose
 
@@ -15,6 +16,7 @@ __all__ = [
     "OptimizerSpec",
     "PROPOSERS",
     "ProposerSpec",
+    "NEAR_BEST",
     "ROUND",
     "Refinement",
     "Strategy",
@@ -26,8 +28,9 @@ __all__ = [
     "read_objectives",
     "refine_analysis",
     "refine_cost",
+    "recipe_diff",
     "register_optimizer",
     "returned_set",
     "search",
-    "select_diverse",
+    "select_recipes",
 ]
