@@ -264,9 +264,6 @@ def _write_returned(out: Path, target: Target, spec: SynthSpec, archive: Archive
         candidates.append({**row, "preset": str(preset_path.relative_to(out)), "audio": str(wav_path.relative_to(out)),
                            **_scores(evaluation.objectives), "loss": evaluation.loss})
     _describe_recipes(spec, archive, returned.chosen, candidates)
-    scores = np.array([[c["objectives"][k] for k in PARETO_KEYS] for c in candidates]).reshape(len(candidates), len(PARETO_KEYS))
-    for c, front in zip(candidates, pareto_ranks(scores), strict=True):
-        c["pareto_front"] = int(front)  # 0: no other returned recipe is at least as good on every objective
     bank = None
     if len(candidates) > 1 and all(c["preset"] is not None for c in candidates):
         bank = export_bank(spec, [c["params"] for c in candidates], out / "presets" / f"bank{spec.preset_ext}")
@@ -277,7 +274,11 @@ def _write_returned(out: Path, target: Target, spec: SynthSpec, archive: Archive
 
 
 def _describe_recipes(spec: SynthSpec, archive: Archive, chosen: list[int], candidates: list[dict[str, Any]]) -> None:
-    """Adds to each recipe after the first what makes it different from recipe #1 (``recipe_diff``)."""
+    """Adds to each recipe its Pareto front among the recipes (0: no other recipe is at least as good
+    on every objective) and, after the first, what makes it different from #1 (``recipe_diff``)."""
+    scores = np.array([[c["objectives"][k] for k in PARETO_KEYS] for c in candidates]).reshape(len(candidates), len(PARETO_KEYS))
+    for row, front in zip(candidates, pareto_ranks(scores), strict=True):
+        row["pareto_front"] = int(front)
     for i, row in zip(chosen[1:], candidates[1:], strict=True):
         row["differs"] = recipe_diff(spec.space, archive.entries[i].unit, archive.entries[chosen[0]].unit)
 

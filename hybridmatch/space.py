@@ -223,11 +223,6 @@ class ParamSpace:
             ]
         return np.stack(copies)
 
-    def distance(self, a: np.ndarray, b: np.ndarray) -> float:
-        """RMS unit-space distance between two patches, minimized over the declared symmetries."""
-        diffs = self.orbit(a) - np.asarray(b, dtype=np.float64)[None]
-        return float(np.sqrt(np.mean(diffs**2, axis=-1)).min())
-
     def recipe_distance(self, a: np.ndarray, b: np.ndarray) -> float:
         """How differently two patches make a sound: :meth:`recipe_gaps` minimized over the declared symmetries."""
         return float(self.recipe_gaps(self.orbit(a), np.asarray(b, dtype=np.float64)).min())

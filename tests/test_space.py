@@ -130,8 +130,18 @@ def test_symmetry_distance_is_permutation_invariant(space):
     u = space.snap(np.random.default_rng(4).random(space.dim))
     swapped = space.permute(u, "oscs", [1, 0])
     assert swapped[space.index["a_level"]] == u[space.index["b_level"]]
-    assert space.distance(u, swapped) == pytest.approx(0.0)
+    assert space.recipe_distance(u, swapped) == pytest.approx(0.0)
     assert np.sqrt(np.mean((u - swapped) ** 2)) > 0
+
+
+def test_a_differing_choice_counts_one_in_the_recipe_distance():
+    from hybridmatch.space import ParamSpace
+
+    space = ParamSpace.from_dict({"param": [{"name": "cut", "kind": "continuous"},
+                                            {"name": "wave", "kind": "choice", "values": ["sine", "saw", "square", "noise"]}]})
+    a, b, c = (space.to_unit({"cut": 0.5, "wave": w}) for w in ("sine", "saw", "noise"))
+    assert space.recipe_distance(a, b) == space.recipe_distance(a, c) == pytest.approx(np.sqrt(1 / 2))  # neighbouring bins or not
+    assert space.recipe_distance(a, space.to_unit({"cut": 0.9, "wave": "sine"})) == pytest.approx(np.sqrt(0.4**2 / 2))
 
 
 def test_toml_and_pickle_round_trip(space, tmp_path):
