@@ -38,11 +38,11 @@ from .identity import claim, job_identity
 from .objectives import PARETO_KEYS
 from .render import RenderJob, RenderPool
 from .search import (
-    NEAR_BEST,
     Archive,
     Deadline,
     SearchResult,
     Strategy,
+    near_best,
     pareto_ranks,
     recipe_diff,
     refine_analysis,
@@ -248,7 +248,7 @@ def _scores(verified: Mapping[str, float]) -> dict[str, Any]:
 def _write_returned(out: Path, target: Target, spec: SynthSpec, archive: Archive, returned: _Returned) -> dict[str, Any]:
     """Writes each returned recipe's preset and render (and a bank of them all); their results rows, each
     with its Pareto front among the recipes, and how many recipes came back and how many are within
-    ``NEAR_BEST`` of the first one's MSS."""
+    ``NEAR_BEST`` of the first one's MSS (``near_best``)."""
     write_wav(out / "renders" / "target.wav", target.audio, spec.sample_rate)
     candidates: list[dict[str, Any]] = []
     for rank, i in enumerate(returned.chosen, start=1):
@@ -269,7 +269,7 @@ def _write_returned(out: Path, target: Target, spec: SynthSpec, archive: Archive
         bank = export_bank(spec, [c["params"] for c in candidates], out / "presets" / f"bank{spec.preset_ext}")
     _remove_others(out, {"renders/target.wav", *(c[k] for c in candidates for k in ("preset", "audio") if c[k]),
                          *([str(bank.relative_to(out))] if bank is not None else [])})
-    near = sum(c["objectives"]["mss"] <= NEAR_BEST * candidates[0]["objectives"]["mss"] for c in candidates) if candidates else 0
+    near = near_best([c["objectives"]["mss"] for c in candidates])
     return {"recipes": len(candidates), "near_best": near, "bank": str(bank.relative_to(out)) if bank is not None else None, "candidates": candidates}
 
 

@@ -4,7 +4,7 @@ from ._archive import Archive, read_objectives
 from ._match import ROUND, Deadline, SearchResult, search
 from ._optimizers import OPTIMIZERS, make_optimizer, register_optimizer
 from ._pareto import fronts, pareto_ranks
-from ._recipes import NEAR_BEST, recipe_diff, returned_set, select_recipes
+from ._recipes import NEAR_BEST, near_best, recipe_diff, returned_set, select_recipes
 from ._refine import Refinement, refine_analysis, refine_cost
 from ._strategy import PROPOSERS, OptimizerSpec, ProposerSpec, Strategy, load_strategy, propose
 
@@ -22,6 +22,7 @@ __all__ = [
     "Strategy",
     "load_strategy",
     "make_optimizer",
+    "near_best",
     "fronts",
     "pareto_ranks",
     "propose",

@@ -18,7 +18,7 @@ import numpy as np
 from ..render import Evaluation
 from ..space import ParamSpace
 
-__all__ = ["AUDIO_DISTANCE", "NEAR_BEST", "RECIPE_DISTANCE", "recipe_diff", "returned_set", "select_recipes"]
+__all__ = ["AUDIO_DISTANCE", "NEAR_BEST", "RECIPE_DISTANCE", "near_best", "recipe_diff", "returned_set", "select_recipes"]
 
 RECIPE_DISTANCE = 0.15
 AUDIO_DISTANCE = 0.15
@@ -66,6 +66,11 @@ def _recipe_gaps(space: ParamSpace, unit: np.ndarray, others: np.ndarray) -> np.
     return np.min([space.recipe_gaps(others, copy) for copy in space.orbit(unit)], axis=0)
 
 
+def near_best(mss: Sequence[float] | np.ndarray) -> int:
+    """How many recipes (MSS in rank order) are within ``NEAR_BEST`` of the first one's MSS."""
+    return int(np.sum(np.asarray(mss) <= NEAR_BEST * mss[0])) if len(mss) else 0
+
+
 def returned_set(entries: Sequence[Evaluation], space: ParamSpace, *, keep: int = 8, among: Sequence[int] | None = None) -> dict[str, float | None]:
     """The recipes ``select_recipes`` picks from ``entries`` (what ``run --keep`` returns when the
     scores are the presets' sound as loaded), measured as a set: how many came back; how many are
@@ -79,7 +84,7 @@ def returned_set(entries: Sequence[Evaluation], space: ParamSpace, *, keep: int 
     audio = [float(np.sqrt(np.mean((a.fingerprint - b.fingerprint) ** 2))) for a, b in pairs if a.fingerprint.size and b.fingerprint.size]
     return {
         "returned": len(chosen),
-        "near_best": int(np.sum(mss <= NEAR_BEST * mss[0])),
+        "near_best": near_best(mss),
         **{f"mss_{k}": float(mss[k - 1]) if len(mss) >= k else None for k in (1, 4, 8)},
         "recipe_spread": float(np.mean([space.recipe_distance(a.unit, b.unit) for a, b in pairs])) if pairs else 0.0,
         "audio_spread": float(np.mean(audio)) if audio else 0.0,
