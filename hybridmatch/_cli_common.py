@@ -54,6 +54,11 @@ class OneLineErrors(click.Group):
         except click.Abort:
             click.echo("hybridmatch: interrupted", err=True)
             sys.exit(130)
+        finally:
+            if "hybridmatch.render" in sys.modules:  # the command is done with its render workers
+                from .render import end_workers
+
+                end_workers()
         sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -52,9 +52,8 @@ from .search import (
 )
 from .synths import SynthSpec, export_bank
 
-__all__ = ["REFINE", "VERIFY", "default_budget", "report_or_skip", "run_match"]
+__all__ = ["REFINE", "default_budget", "report_or_skip", "run_match"]
 
-VERIFY = 2  # run re-renders VERIFY x keep shortlisted patches fresh and returns the best-scored diverse set of them (results/README.md)
 DEFAULT_BUDGET = 500
 REPORT_S = 2.5  # seconds kept for drawing report.html in a time-bounded match (9 spectrograms and a scatter)
 TIME_CAP = 1_000_000  # the renders a time-bounded match may make when no budget is given: in effect, none
@@ -145,7 +144,7 @@ def _timings(stamps: dict[str, float], first_render_at: float | None) -> dict[st
 
 def _for_search(deadline: Deadline | None, keep: int, workers: int) -> Deadline | None:
     """The deadline the search works to: room left for the verify renders, the known answer and the report."""
-    return replace(deadline, reserve=VERIFY * keep + 1, workers=workers, after=REPORT_S) if deadline is not None else None
+    return replace(deadline, reserve=keep + 1, workers=workers, after=REPORT_S) if deadline is not None else None
 
 
 def report_or_skip(out: Path, results: dict[str, Any], **drawn: Any) -> None:
@@ -228,12 +227,14 @@ def _verify_and_reference(job: RenderJob, pool: RenderPool, archive: Archive, ke
 
 
 def _verify(job: RenderJob, pool: RenderPool, archive: Archive, keep: int) -> _Returned:
-    """The returned recipes, chosen by fresh renders: the best ``VERIFY x keep`` recipes by the
-    search's scores are rendered again, each on a new instance, and the ``keep`` recipes are chosen
-    among them by those scores. That is the sound each preset makes as loaded, since Vital's search
-    renders carry voice state. On an exact synth this is the set chosen from the search scores."""
+    """The returned recipes, ranked by fresh renders: the best ``keep`` recipes by the search's
+    scores are rendered again, each on a new instance, and ranked by those scores (a recipe whose
+    fresh render sounds like a better one's is left out). That is the sound each preset makes as
+    loaded, since Vital's search renders carry voice state. A longer shortlist changed no run's best
+    patch (results/README.md, "How many fresh renders does the returned set need?"). On an exact
+    synth this is the set chosen from the search scores."""
     space = job.spec.space
-    shortlist = select_recipes(archive.entries, space, keep=VERIFY * keep)
+    shortlist = select_recipes(archive.entries, space, keep=keep)
     units = np.array([archive.entries[i].unit for i in shortlist]).reshape(-1, space.dim)
     checked = dict(zip(shortlist, pool.verify(job, units), strict=True)) if shortlist else {}
     verified = [checked[i][0] if i in checked else e for i, e in enumerate(archive.entries)]

@@ -11,7 +11,7 @@ its candidates with that history; `compare`'s curves and sets are those scores. 
 
 Writes FOLDER/verified.csv (strategy, target, seed, budget, mss, wmfcc as loaded, and the search's
 mss/wmfcc for the same patch) and FOLDER/verified-sets.csv (the returned set, as `run` chooses it
-now: a shortlist of VERIFY x 8 rendered fresh, the best diverse 8 of them by those scores). Pair them with
+now: the 8 recipes rendered fresh and ranked by those scores). Pair them with
 `scripts/paired.py FOLDER:STRATEGY ... --verified [--set]`. With ``--shortlists``, the longest is
 rendered fresh once and the set is chosen from each shorter one (the first n of it, as `run` would
 shortlist n): FOLDER/shortlists.md says what each length returns against the longest, and
@@ -34,7 +34,6 @@ from hybridmatch._io import atomic_write  # noqa: E402
 from hybridmatch.audio import find_audio  # noqa: E402
 from hybridmatch.catalog import resolve_strategy, resolve_synth  # noqa: E402
 from hybridmatch.compare import KEEP, load_compare_target  # noqa: E402
-from hybridmatch.engine import VERIFY  # noqa: E402
 from hybridmatch.render import RenderJob, RenderPool  # noqa: E402
 from hybridmatch.search import Archive, returned_set, select_recipes  # noqa: E402
 
@@ -59,7 +58,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--budgets", default="50,100,200,500")
     ap.add_argument("--report-only", action="store_true", help="summarize FOLDER/verified.csv; render nothing")
-    ap.add_argument("--shortlists", default=str(VERIFY * KEEP), help="shortlist lengths to choose the set from, e.g. 8,12,16,24")
+    ap.add_argument("--shortlists", default=str(KEEP), help="shortlist lengths to choose the set from, e.g. 8,12,16,24")
     args = ap.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
     lengths = sorted(int(n) for n in args.shortlists.split(","))

@@ -409,7 +409,7 @@ def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(t
     archive.extend(evals, origin="random")
     archive.close()
     res = run_match(target, toy_spec, strategy, budget=40, keep=4, out_dir=tmp_path, report=False, pool=RenderPool(1, backend="sequential"))
-    assert res["renders"] == 40 and res["verified"] == 8  # nothing more was searched; a shortlist of 2 x keep re-rendered
+    assert res["renders"] == 40 and res["verified"] == 4  # nothing more was searched; the keep recipes re-rendered
     ranked = [c["archive_index"] for c in res["candidates"]]
     assert ranked[0] == best  # not the impostor
     impostor = next((c for c in res["candidates"] if c["archive_index"] == worst), None)

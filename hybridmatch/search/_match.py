@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,7 +271,7 @@ def _optimize(job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Arc
     label = f"{strategy.optimizer.name}:latent" if latent is not None else strategy.optimizer.name
     flight: deque[tuple[int, Any]] = deque()
     told: list[tuple[int, Evaluation]] = []
-    with pool.stream(job) as stream:
+    with pool.stream(job) as stream, _one_thread():
         try:
             while True:
                 while len(flight) < batch and len(archive) + len(told) + len(flight) < budget and not _late(deadline, archive):
@@ -288,6 +290,27 @@ def _optimize(job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Arc
                     _keep(archive, told, label, on_batch)
         finally:
             _keep(archive, told, label, on_batch)  # a Ctrl-C keeps every candidate already scored
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """The parent's BLAS, OpenMP and torch on one thread while the workers render. With a worker per
+    core, a second thread in the parent only competes with them: pycma's eigendecompositions spun
+    two OpenBLAS threads against the workers, and Dexed's CMA-ES ask and tell took 15 ms of CPU per
+    candidate instead of 5 (results/README.md, "Where does a whole run's time go?"). On one
+    thread the same seed makes the same archive."""
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")  # a latent search decodes in the parent; torch is loaded by then
+    threads = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=1):
+        if torch is not None:
+            torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(threads)
 
 
 def _late(deadline: Deadline | None, archive: Archive) -> bool:
