@@ -241,7 +241,7 @@ def dataset(synth: str, config: str | None, n: int, out: str, workers: int, seed
 def train(data: str, out: str, synth: str, config: str | None, kind: str, steps: int, batch: int, lr: float, device: str,
           workers: int, eval_items: int, d_model: int, layers: int, tokens: int, level: bool, seed: int, quiet: bool) -> None:
     """Train the flow (dit or mlp), the regression baseline or a surrogate; resumes from <out>.state."""
-    from .ml import train as run_train
+    from .ml.train import train as run_train
 
     spec = resolve_synth(synth, config)
     summary = run_train(data, out, spec, kind=kind, steps=steps, batch=batch, lr=lr, device=device, workers=workers,

@@ -9,10 +9,11 @@ import torch
 
 from hybridmatch.catalog import load_synth
 from hybridmatch.errors import ConfigError
-from hybridmatch.ml import CHECKPOINT_DIR, FlowData, ModelConfig, build_dataset, load_checkpoint, train
+from hybridmatch.ml import CHECKPOINT_DIR, FlowData, ModelConfig, build_dataset, load_checkpoint
 from hybridmatch.ml.dataset import _render_features
 from hybridmatch.ml.features import N_FRAMES, N_MELS, Augment, level_db, logmel
 from hybridmatch.ml.model import Flow, Param2Tok, Regressor, ot_pairing
+from hybridmatch.ml.train import train
 from hybridmatch.sampling import sample_patch
 from tests.conftest import ROOT
 
