@@ -121,8 +121,10 @@ def estimate_note(audio: np.ndarray, sample_rate: int) -> int | None:
     y = y[: 3 * sample_rate]
     if y.size < 4096:
         return None
+    # Quarter-semitone pitch bins: the median is rounded to a semitone, and pYIN's Viterbi pass over
+    # the default tenth-semitone bins took 0.4 s of the analysis (results/note-accuracy.md).
     f0, voiced, prob = librosa.pyin(
-        y, fmin=32.0, fmax=4200.0, sr=sample_rate, frame_length=4096, hop_length=1024, center=True
+        y, fmin=32.0, fmax=4200.0, sr=sample_rate, frame_length=4096, hop_length=1024, center=True, resolution=0.25
     )
     good = voiced & np.isfinite(f0) & (prob > 0.3)
     if good.sum() < 3:
