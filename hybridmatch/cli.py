@@ -142,6 +142,28 @@ def score(target: str, other: str, sample_rate: int, max_seconds: float) -> None
 
 
 @main.command()
+@click.argument("target")
+@click.option("--out", default=None, help="MIDI file to write  [default: <target stem>.notes.mid in the current folder]")
+@click.option("--max-seconds", default=60.0, show_default=True, type=float)
+@friendly
+def transcribe(target: str, out: str | None, max_seconds: float) -> None:
+    """Write the notes of a monophonic recording (onset, pitch, held length, velocity) as a MIDI file."""
+    from .audio import load_audio
+    from .errors import TargetError
+    from .phrase import note_name, write_midi
+    from .transcribe import transcribe as notes_of
+
+    audio, rate = load_audio(target, max_seconds=max_seconds)
+    notes = notes_of(audio, rate)
+    if not notes:
+        raise TargetError(f"no pitched notes found in {target}")
+    path = write_midi(notes, out or f"{Path(target).stem}.notes.mid")
+    for n in notes:
+        click.echo(f"{n.onset:7.3f} s  {note_name(n.pitch):4s} (MIDI {n.pitch:3d})  held {n.duration:.3f} s  velocity {n.velocity}")
+    click.echo(f"{len(notes)} notes -> {path}")
+
+
+@main.command()
 @click.option("--synth", default="vital", show_default=True)
 @click.option("--config", default=None)
 @click.option("--seed", required=True, type=int, help="prior draw; keep seeds you test on out of tuning")
