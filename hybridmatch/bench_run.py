@@ -1,7 +1,7 @@
 """``hybridmatch bench-run``: where the time of a whole ``run`` goes, against its render pool.
 
 Each (synth, workers) runs ``hybridmatch run`` as a fresh process on a render of a prior patch, as
-a user would (note and length estimated, the default probes, ``cma``, one seed), and reads the
+a user would (note and length estimated, the default probes, ``cma`` or the strategy given, one seed), and reads the
 phases that run recorded in ``results.json`` (``timings``). Imports are the time from launching the
 process to the start of the match; exit is what remains after the report. In the same invocation,
 the pool alone renders and scores the same number of prior patches at the same length (as
@@ -31,10 +31,10 @@ __all__ = ["bench_run"]
 PHASES = ("import", "analysis", "probes", "search", "verify", "write", "report", "exit")
 
 
-def _run(spec: SynthSpec, config: str | None, target: Path, out: Path, *, workers: int, renders: int, seed: int) -> dict[str, Any]:
+def _run(spec: SynthSpec, config: str | None, target: Path, out: Path, *, workers: int, renders: int, seed: int, strategy: str) -> dict[str, Any]:
     """One ``hybridmatch run`` process: its phases in seconds, first render from launch, search renders/s."""
     command = [sys.executable, "-c", RUN, "run", str(target), "--synth", _synth_arg(spec), *(["--config", config] if config else []),
-               "--strategy", "cma", "--budget", str(renders), "--workers", str(workers), "--seed", str(seed), "--quiet", "--out", str(out)]
+               "--strategy", strategy, "--budget", str(renders), "--workers", str(workers), "--seed", str(seed), "--quiet", "--out", str(out)]
     launched = time.time()
     proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ended = time.time()
@@ -50,7 +50,7 @@ def _run(spec: SynthSpec, config: str | None, target: Path, out: Path, *, worker
 
 
 def bench_run(specs: list[tuple[SynthSpec, str | None]], *, workers: list[int], renders: int = 300, seconds: float = 1.5, seed: int = 0,
-              repeats: int = 1, out: str | Path | None = None) -> str:
+              repeats: int = 1, strategy: str = "cma", out: str | Path | None = None) -> str:
     """Benchmarks a whole run of each ``(spec, --config as given)`` on each worker count, ``repeats``
     times in turn (so a slow spell of the machine falls on every worker count alike); a markdown table
     of the medians."""
@@ -64,10 +64,10 @@ def bench_run(specs: list[tuple[SynthSpec, str | None]], *, workers: list[int], 
             for r in range(repeats):
                 for w in workers:
                     pool_rate = renders / _measure(spec, job, units, w)[0]
-                    run = _run(spec, config, target, Path(tmp) / f"w{w}-{r}", workers=w, renders=renders, seed=seed)
+                    run = _run(spec, config, target, Path(tmp) / f"w{w}-{r}", workers=w, renders=renders, seed=seed, strategy=strategy)
                     measured.setdefault((spec.space.name, w), []).append((run, pool_rate))
     rows = [(name, w, _median_run([run for run, _ in got]), float(np.median([pool for _, pool in got]))) for (name, w), got in measured.items()]
-    text = _table(rows, specs, workers=workers, renders=renders, seconds=seconds, seed=seed, repeats=repeats)
+    text = _table(rows, specs, workers=workers, renders=renders, seconds=seconds, seed=seed, repeats=repeats, strategy=strategy)
     if out:
         atomic_write(out, text.encode())
     return text
@@ -80,7 +80,7 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _table(rows: list[tuple[str, int, dict[str, Any], float]], specs: list[tuple[SynthSpec, str | None]], *, workers: list[int], renders: int,
-           seconds: float, seed: int, repeats: int) -> str:
+           seconds: float, seed: int, repeats: int, strategy: str) -> str:
     base = {name: run["rate"] for name, w, run, _ in rows if w == workers[0]}
     base_pool = {name: pool for name, w, _, pool in rows if w == workers[0]}
     lines = [
@@ -88,8 +88,9 @@ def _table(rows: list[tuple[str, int, dict[str, Any], float]], specs: list[tuple
         "",
         f"`hybridmatch bench-run --synth {','.join(_synth_arg(s) for s, _ in specs)}"
         + (f" --config {','.join(c or '' for _, c in specs)}" if any(c for _, c in specs) else "") + " "
-        f"--workers {','.join(map(str, workers))} --renders {renders} --seconds {seconds} --repeats {repeats}` on {platform.node() or 'this machine'} "
-        f"({platform.processor() or platform.machine()}). Each run is one `hybridmatch run` process (cma, {renders} renders, seed {seed}, "
+        f"--workers {','.join(map(str, workers))} --renders {renders} --seconds {seconds} --repeats {repeats}"
+        + (f" --strategy {strategy}" if strategy != "cma" else "") + f"` on {platform.node() or 'this machine'} "
+        f"({platform.processor() or platform.machine()}). Each run is one `hybridmatch run` process ({strategy}, {renders} renders, seed {seed}, "
         f"note and length estimated) on a {seconds} s render of a prior patch; each cell is the median of {repeats}, the worker counts "
         "taking turns. Seconds per phase; `outside` is everything but the probe and search renders; `first render` is from launch. "
         "`pool` is the pool alone on the same number of prior patches, measured before each run; efficiency is the search's renders/s "

@@ -80,9 +80,11 @@ def bench_memory(synth: str, config: str | None, strategy: str, budgets: list[in
 @click.option("--seconds", default=1.5, show_default=True, type=float, help="the target's length")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--repeats", default=3, show_default=True, type=int, help="runs per cell (the table gives medians)")
+@click.option("--strategy", default="cma", show_default=True, help="the strategy every run uses; auto: each synth's default")
 @click.option("--out", default="results/bench-run.md", show_default=True)
 @friendly
-def bench_run(synth: str, config: str, workers: list[int], renders: int, seconds: float, seed: int, repeats: int, out: str) -> None:
+def bench_run(synth: str, config: str, workers: list[int], renders: int, seconds: float, seed: int, repeats: int, strategy: str,
+              out: str) -> None:
     """Time a whole run per phase (imports, analysis, probes, search, verify, report) on 1 and 2
     workers, against the render pool alone; writes a markdown table."""
     from .bench_run import bench_run as bench
@@ -92,7 +94,9 @@ def bench_run(synth: str, config: str, workers: list[int], renders: int, seconds
     if len(configs) != len(synths):
         raise ConfigError(f"--config names {len(configs)} configs for {len(synths)} synths; give one per synth (empty for the default)")
     specs = [(resolve_synth(s, c), c) for s, c in zip(synths, configs, strict=True)]
-    click.echo(bench(specs, workers=workers, renders=renders, seconds=seconds, seed=seed, repeats=repeats, out=out))
+    for spec, _ in specs:
+        resolve_strategy(strategy, spec)  # an unknown strategy fails here, not in the first run
+    click.echo(bench(specs, workers=workers, renders=renders, seconds=seconds, seed=seed, repeats=repeats, strategy=strategy, out=out))
 
 
 @click.command()

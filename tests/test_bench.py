@@ -58,8 +58,9 @@ def test_vary_makes_one_spec_per_value_of_a_synth_option(toy_spec):
 def test_bench_run_times_every_phase_of_a_whole_run(tmp_path):
     out = tmp_path / "run.md"
     result = CliRunner().invoke(main, ["bench-run", "--synth", "toy", "--workers", "1", "--renders", "16", "--seconds", "0.4", "--repeats", "1",
-                                       "--out", str(out)])
+                                       "--strategy", "random", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    assert "--strategy random`" in out.read_text() and "process (random, 16 renders" in out.read_text()  # the runs used it
     (row,) = _rows(out.read_text())
     assert row[:2] == ["toy", "1"] and len(row) == 18
     total, phases = float(row[2]), [float(v) for v in row[3:11]]
@@ -67,6 +68,8 @@ def test_bench_run_times_every_phase_of_a_whole_run(tmp_path):
     assert phases[0] + phases[1] - 0.02 <= float(row[12]) <= total  # the first render comes after imports and analysis (to the rounding)
 
 
-def test_bench_run_needs_at_least_one_repeat(tmp_path):
+def test_bench_run_needs_at_least_one_repeat_and_a_known_strategy(tmp_path):
     result = CliRunner().invoke(main, ["bench-run", "--synth", "toy", "--repeats", "0", "--out", str(tmp_path / "run.md")])
     assert result.exit_code == 2 and "--repeats must be at least 1" in result.output and not (tmp_path / "run.md").exists()
+    result = CliRunner().invoke(main, ["bench-run", "--synth", "toy", "--strategy", "nope", "--out", str(tmp_path / "run.md")])
+    assert result.exit_code == 2 and "nope" in result.output and not (tmp_path / "run.md").exists()
