@@ -1,12 +1,18 @@
 """Monophonic transcription: the notes of a recording (onset, MIDI pitch, held length, velocity).
 
-A note starts at an onset of librosa's spectral-flux detector (moved back to the energy minimum
-before it), or where pYIN's pitch moves to another semitone and stays there (a legato line has no
-new attack). Its pitch is the median voiced pYIN f0 inside it, rounded to a semitone. Its held
-length is the knee of its RMS envelope (:func:`hybridmatch.audio.estimate_duration`, the rule that
-finds a single note's length), within the time to the next note. Its velocity is its peak level
-against the loudest note's, which plays at 100. A stretch with too few pitched frames, or quieter
-than the loudest note by more than ``QUIET_DB``, is no note (a reverb tail, a breath, a click)."""
+A note starts at an attack or, in a legato line, where pYIN's pitch moves to another semitone and
+stays there. An attack is an onset of librosa's spectral-flux detector where the level rises at
+least ``RISE_DB`` (the detector also fires where a note stops abruptly), placed where that rise
+begins; onsets closer than 93 ms are one attack. A note's pitch is the median voiced pYIN f0 inside
+it, rounded to a semitone. Its held length is the knee of its RMS envelope
+(:func:`hybridmatch.audio.estimate_duration`, the rule that finds a single note's length), or the
+time to the next note where it still sounds at full level then. A restart of the same pitch with
+less than ``REPEAT_DB`` of attack is the same note. Its velocity is its peak level against the
+loudest note's, which plays at 100. A stretch with too few pitched frames, or quieter than the
+loudest note by more than ``QUIET_DB``, is no note (a reverb tail, a breath, a click).
+
+The constants were tuned on fluidsynth phrases outside the measured set
+(results/transcription/fluidsynth.md)."""
 
 from __future__ import annotations
 
