@@ -170,13 +170,17 @@ def transcribe(target: str, out: str | None, max_seconds: float) -> None:
 @click.option("--note", default=60, show_default=True, type=int)
 @click.option("--duration", default=0.6, show_default=True, type=float, help="note-on seconds")
 @click.option("--seconds", default=1.0, show_default=True, type=float, help="rendered seconds")
+@click.option("--phrase", default=0, type=int, help="play a random line of this many notes (2-8 s) instead of one note; its MIDI goes next to it")
 @click.option("--out", required=True, help="WAV path; the true preset and params.json go next to it")
 @friendly
-def sample(synth: str, config: str | None, seed: int, note: int, duration: float, seconds: float, out: str) -> None:
+def sample(synth: str, config: str | None, seed: int, note: int, duration: float, seconds: float, phrase: int, out: str) -> None:
     """Render a random patch from the config's priors (a target with a known answer)."""
-    from .sampling import save_sample
+    from .sampling import save_phrase, save_sample
 
     spec = resolve_synth(synth, config)
+    if phrase:
+        click.echo(" ".join(str(p) for p in save_phrase(spec, seed=seed, count=phrase, out=out)))
+        return
     paths = save_sample(spec, seed=seed, note=note, duration=duration, seconds=seconds, out=out)
     click.echo(" ".join(str(p) for p in paths))
     floor = json.loads(paths[-1].read_text())["noise_floor"]

@@ -1,4 +1,5 @@
-"""A phrase: the notes of a recording of several notes, and their MIDI file.
+"""A phrase: the notes of a recording of several notes, their MIDI file, random lines of notes, and
+a patch playing a line.
 
 pretty_midi reads and writes the files: it turns MIDI ticks into seconds through the file's tempo
 map and pairs note-ons with their note-offs, which a hand-written reader would have to repeat."""
@@ -6,14 +7,19 @@ map and pairs note-ons with their note-offs, which a hand-written reader would h
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from ._io import atomic_write
 from .errors import TargetError
 
-__all__ = ["Note", "read_midi", "write_midi", "note_name"]
+__all__ = ["Note", "read_midi", "write_midi", "note_name", "random_line", "render_phrase"]
+
+STEPS = (-7, -5, -4, -3, -2, 2, 3, 4, 5, 7, 12, -12)  # the intervals a random line moves by
 
 NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -68,3 +74,39 @@ def read_midi(path: str | Path) -> list[Note]:
     if not notes:
         raise TargetError(f"{path} holds no notes")
     return sorted(notes, key=lambda n: (n.onset, n.pitch))
+
+
+def random_line(rng: np.random.Generator, count: int, *, low: int, high: int, seconds: float) -> list[Note]:
+    """A monophonic line of ``count`` notes over ``seconds``: one note per equal slot, each held 40-95%
+    of it (0.12-1.5 s), moving by common intervals within ``low``-``high``, at velocities 70-120."""
+    slot = seconds / count
+    pitch = int(rng.integers(low + 5, high - 5))
+    notes = []
+    for i in range(count):
+        pitch = int(np.clip(pitch + rng.choice(STEPS), low, high))
+        held = float(np.clip(slot * rng.uniform(0.4, 0.95), 0.12, 1.5))
+        notes.append(Note(round(i * slot, 3), pitch, round(held, 3), int(rng.integers(70, 121))))
+    return notes
+
+
+def render_phrase(synth: Any, values: Mapping[str, Any], notes: Sequence[Note], *, seconds: float) -> np.ndarray:
+    """``notes`` played by ``synth`` (a :class:`~hybridmatch.synths.Synth`) with ``values``:
+    ``(channels, n)`` float32 of ``seconds``. Each distinct (pitch, held length, velocity) is rendered
+    once, from its first onset to the end, and added in at each of its onsets. Notes sound as
+    separate voices, so a mono patch's glide or voice stealing between them is not heard."""
+    n = int(round(seconds * synth.sample_rate))
+    groups: dict[tuple[int, float, int], list[float]] = {}
+    for note in notes:
+        if not 0.0 <= note.onset < seconds:
+            raise TargetError(f"a note at {note.onset:g} s is outside the {seconds:g} s phrase")
+        groups.setdefault((note.pitch, note.duration, note.velocity), []).append(note.onset)
+    out = np.zeros((1, n), np.float32)
+    for (pitch, held, velocity), onsets in groups.items():
+        audio = synth.render(values, note=pitch, duration=held, seconds=seconds - min(onsets), velocity=velocity)
+        if audio.shape[0] > out.shape[0]:
+            out = np.repeat(out, audio.shape[0], axis=0)
+        for onset in onsets:
+            start = int(round(onset * synth.sample_rate))
+            part = audio[:, : n - start]
+            out[:, start : start + part.shape[1]] += part
+    return out

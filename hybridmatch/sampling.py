@@ -15,7 +15,10 @@ from .errors import ConfigError, TargetError
 from .objectives import TargetFeatures, score
 from .synths import SynthSpec
 
-__all__ = ["known_answer", "noise_floor", "sample_patch", "save_sample"]
+__all__ = ["known_answer", "noise_floor", "sample_patch", "save_phrase", "save_sample"]
+
+PHRASE_RANGE = (40, 76)  # the keys a sampled phrase plays (E2-E5)
+PHRASE_TAIL = 1.0  # seconds rendered after the last note's release
 
 
 def sample_patch(
@@ -62,6 +65,30 @@ def save_sample(spec: SynthSpec, *, seed: int, note: int, duration: float, secon
     return [wav, preset_path, meta_path]
 
 
+def save_phrase(spec: SynthSpec, *, seed: int, count: int, out: str | Path) -> list[Path]:
+    """Writes a prior-sampled patch playing a random ``count``-note line over 2-8 s (``out``), the
+    line as ``<stem>.mid``, the native preset and ``<stem>.json`` (synth, config, seed, the notes and
+    the params): a phrase whose transcription and patch are known."""
+    from .phrase import random_line, render_phrase, write_midi
+
+    if not 1 <= count <= 64:
+        raise ConfigError(f"--phrase takes 1 to 64 notes, not {count}")
+    rng = np.random.default_rng([seed, 0x9A])
+    notes = random_line(rng, count, low=PHRASE_RANGE[0], high=PHRASE_RANGE[1], seconds=float(rng.uniform(2.0, 8.0)))
+    _, values = sample_patch(spec, seed=seed, note=int(np.median([n.pitch for n in notes])), duration=0.5, seconds=1.0)
+    synth = spec.build()
+    seconds = max(n.end for n in notes) + PHRASE_TAIL
+    out = Path(out)
+    wav = write_wav(out, render_phrase(synth, values, notes, seconds=seconds), spec.sample_rate)
+    midi = write_midi(notes, out.with_suffix(".mid"))
+    with tempfile.TemporaryDirectory() as tmp:
+        preset = synth.export(values, Path(tmp) / f"p{spec.preset_ext}").read_bytes()
+    preset_path = atomic_write(out.with_suffix(spec.preset_ext if spec.preset_ext != ".json" else ".preset.json"), preset)
+    meta = {"synth": spec.backend, "config": spec.space.name, "seed": seed, "phrase": [vars(n) for n in notes], "seconds": seconds,
+            "params": values}
+    return [wav, midi, preset_path, write_json(out.with_suffix(".json"), meta)]
+
+
 def known_answer(target: str | Path, spec: SynthSpec) -> dict[str, Any] | None:
     """The true params of a target written by ``hybridmatch sample`` (``<stem>.json`` next to it) for
     this synth and config, or for the config whose voice this one plays (``[meta] voice_of``), or None. A ``<stem>.json`` that is not JSON is a TargetError: it is read
@@ -73,7 +100,7 @@ def known_answer(target: str | Path, spec: SynthSpec) -> dict[str, Any] | None:
         return None
     except ValueError as exc:  # also a file that is not UTF-8
         raise TargetError(f"{meta_path}: not a valid JSON file ({str(exc).splitlines()[0]}); fix or remove it") from None
-    if not isinstance(meta, dict):
+    if not isinstance(meta, dict) or "phrase" in meta:  # `run` matches one note; a phrase's patch is no answer for one
         return None
     voice_of = spec.space.meta.get("voice_of")  # a config that plays another config's voice on another engine
     if (meta.get("synth"), meta.get("config")) != (spec.backend, spec.space.name) and not (voice_of and meta.get("config") == voice_of):

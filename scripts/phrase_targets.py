@@ -1,12 +1,15 @@
-"""Renders phrase targets with a known transcription: random monophonic lines of 4-8 notes (2-8 s)
-played by fluidsynth from Debian's fluid-soundfont-gm, each ``NAME.wav`` beside the ``NAME.mid``
-that played it (with fluidsynth's default reverb and chorus, so they are not synth renders of any config).
+"""Renders phrase targets with a known transcription: random monophonic lines of 4-8 notes (2-8 s),
+each ``NAME.wav`` beside the ``NAME.mid`` that played it.
 
     apt-get install fluidsynth fluid-soundfont-gm
     python scripts/phrase_targets.py OUT [--seeds 0-9]
+    python scripts/phrase_targets.py OUT --synth vital --seeds 8000-8019
 
-A seed picks the instrument (bass, lead or keys, in turn), the notes and their timing; the same seed
-gives the same phrase. Seeds 0-9 are the held-out set of results/transcription.md; tune on others.
+By default fluidsynth plays them from Debian's fluid-soundfont-gm, with its default reverb and
+chorus, so they are not synth renders of any config. A seed picks the instrument (bass, lead or keys,
+in turn), the notes and their timing; the same seed gives the same phrase. Seeds 0-9 are the
+held-out set of results/transcription/fluidsynth.md; tune on others. With ``--synth``, a random
+patch of that synth plays each line (``hybridmatch sample --phrase``, 4 + seed % 5 notes).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hybridmatch.phrase import Note, write_midi  # noqa: E402
+from hybridmatch.phrase import Note, random_line, write_midi  # noqa: E402
 
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 # (kind, GM programs, lowest and highest MIDI note)
@@ -31,13 +34,7 @@ def line(seed: int) -> tuple[str, int, list[Note]]:
     rng = np.random.default_rng([seed, 0xF1])
     kind, programs, low, high = KINDS[seed % len(KINDS)]
     count, length = int(rng.integers(4, 9)), float(rng.uniform(2.0, 8.0))
-    slot = length / count
-    pitch = int(rng.integers(low + 5, high - 5))
-    notes = []
-    for i in range(count):
-        pitch = int(np.clip(pitch + rng.choice([-7, -5, -4, -3, -2, 2, 3, 4, 5, 7, 12, -12]), low, high))
-        held = float(np.clip(slot * rng.uniform(0.4, 0.95), 0.12, 1.5))
-        notes.append(Note(round(i * slot, 3), pitch, round(held, 3), int(rng.integers(70, 121))))
+    notes = random_line(rng, count, low=low, high=high, seconds=length)
     return kind, int(rng.choice(programs)), notes
 
 
@@ -67,6 +64,15 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
     ap.add_argument("--seeds", default="0-9")
+    ap.add_argument("--synth", default=None, help="a synth plays the lines instead of fluidsynth: vital, dexed, ...")
     args = ap.parse_args()
-    for p in render(args.out, seed_range(args.seeds)):
-        print(p)
+    if args.synth:
+        from hybridmatch.catalog import resolve_synth
+        from hybridmatch.sampling import save_phrase
+
+        spec = resolve_synth(args.synth, None)
+        for seed in seed_range(args.seeds):
+            print(save_phrase(spec, seed=seed, count=4 + seed % 5, out=args.out / f"{args.synth}-{seed}.wav")[0])
+    else:
+        for p in render(args.out, seed_range(args.seeds)):
+            print(p)

@@ -32,6 +32,8 @@ def test_synth_contract(any_spec, tmp_path):
     peak = max(float(np.abs(renders[0]).max()), 1e-6)
     assert float(np.abs(again - renders[0]).max()) <= 1e-2 * peak + 1e-6
     assert not np.allclose(renders[0], renders[1])  # parameters matter
+    soft = synth.render(spec.space.to_native(units[0]), note=57, duration=0.2, seconds=0.35, velocity=30)  # every backend takes a velocity
+    assert soft.shape == renders[0].shape and np.all(np.isfinite(soft))
     path = synth.export(spec.space.to_native(units[0]), tmp_path / f"p{spec.preset_ext}")
     assert path.exists() and path.stat().st_size > 0
 

@@ -38,8 +38,9 @@ class Synth(Protocol):
     space: ParamSpace
     sample_rate: int
 
-    def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float) -> np.ndarray:
-        """Renders one note: ``duration`` s held, ``seconds`` s of audio → float32 ``(channels, n)``."""
+    def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float, velocity: int | None = None) -> np.ndarray:
+        """Renders one note: ``duration`` s held, ``seconds`` s of audio → float32 ``(channels, n)``.
+        ``velocity`` (MIDI, 1-127) plays the note at that velocity; None plays the config's."""
         ...
 
     def export(self, values: Mapping[str, Native], path: str | Path) -> Path:

@@ -132,9 +132,10 @@ class DexedSynth:
                 raise ConfigError(f"dexed has no parameter named {name!r}")
         self._synth = self.voice.module.DexedSynth(sample_rate=float(sample_rate))
 
-    def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float) -> np.ndarray:
+    def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float, velocity: int | None = None) -> np.ndarray:
         self._synth.load_patch(self.voice.patch(values))
-        audio = self._synth.render(int(note), self.velocity, float(duration), float(seconds))
+        level = self.velocity if velocity is None else min(max(int(velocity), 1), 127)
+        audio = self._synth.render(int(note), level, float(duration), float(seconds))
         return np.asarray(audio, dtype=np.float32)[None]
 
     def export(self, values: Mapping[str, Native], path: str | Path) -> Path:

@@ -54,7 +54,8 @@ class ToySynth:
         if self.k == 0:
             raise ConfigError("toy synth space needs osc1_freq, osc1_amp, osc1_shape, ...")
 
-    def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float) -> np.ndarray:
+    def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float, velocity: int | None = None) -> np.ndarray:
+        """The toy has no velocity response, like an organ: ``velocity`` changes nothing."""
         n = int(round(seconds * self.sample_rate))
         out = np.zeros(n)
         for i in range(1, self.k + 1):

@@ -142,10 +142,11 @@ class VitalSynth:
             if control is not None:
                 control.set(float(value))
 
-    def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float) -> np.ndarray:
+    def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float, velocity: int | None = None) -> np.ndarray:
         self._apply(values)
         self._synth.render(int(note), 0.0, 0.0, PRE_ROLL)  # let parameter smoothing settle
-        audio = self._synth.render(int(note), self.velocity, float(duration), float(seconds))
+        level = self.velocity if velocity is None else min(max(int(velocity), 1), 127) / 127.0  # vita takes velocity in [0, 1]
+        audio = self._synth.render(int(note), level, float(duration), float(seconds))
         return np.asarray(audio, dtype=np.float32)
 
     def export(self, values: Mapping[str, Native], path: str | Path) -> Path:

@@ -139,9 +139,9 @@ class Vst3Synth:
     def _voice_messages(self, values: Mapping[str, Native]) -> list[tuple[bytes, float]]:
         return [(self.voice.message(values), 0.0)] if self.voice is not None else []
 
-    def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float) -> np.ndarray:
+    def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float, velocity: int | None = None) -> np.ndarray:
         self._apply(values)
-        audio = self._play(self._plugin, self._voice_messages(values), note=note, duration=duration, seconds=seconds)
+        audio = self._play(self._plugin, self._voice_messages(values), note=note, duration=duration, seconds=seconds, velocity=velocity)
         self._flush()
         return audio
 
@@ -154,9 +154,10 @@ class Vst3Synth:
             raise SynthError(f"{self.path.name} rejected the preset {path}: {exc}") from None
         return self._play(plugin, [], note=note, duration=duration, seconds=seconds)
 
-    def _play(self, plugin: Any, before: list[tuple[bytes, float]], *, note: int, duration: float, seconds: float) -> np.ndarray:
+    def _play(self, plugin: Any, before: list[tuple[bytes, float]], *, note: int, duration: float, seconds: float,
+              velocity: int | None = None) -> np.ndarray:
         """One note (after the ``before`` messages and the preroll), with the preroll cut off."""
-        vel = max(1, min(self.velocity, 127))
+        vel = max(1, min(self.velocity if velocity is None else int(velocity), 127))
         # whole blocks, so the note starts on a block boundary as it does without preroll (Dexed, for
         # one, starts notes on its own 64-sample grid)
         start = math.ceil(self.preroll * self.sample_rate / self.buffer_size) * self.buffer_size / self.sample_rate
