@@ -26,11 +26,13 @@ from hybridmatch.phrase import Note, note_name, read_midi  # noqa: E402
 from hybridmatch.transcribe import transcribe  # noqa: E402
 
 
+def intervals(notes: list[Note]) -> np.ndarray:
+    """(onset, release) of each note, as mir_eval takes them."""
+    return np.array([[n.onset, n.end] for n in notes]).reshape(-1, 2)
+
+
 def score(played: list[Note], found: list[Note]) -> tuple[float, float, float]:
     """Precision, recall and F1 of ``found`` against ``played``."""
-    def intervals(notes: list[Note]) -> np.ndarray:
-        return np.array([[n.onset, n.end] for n in notes]).reshape(-1, 2)
-
     def hz(notes: list[Note]) -> np.ndarray:
         return np.array([440.0 * 2 ** ((n.pitch - 69) / 12) for n in notes])
 
@@ -41,9 +43,6 @@ def score(played: list[Note], found: list[Note]) -> tuple[float, float, float]:
 
 def onset_f1(played: list[Note], found: list[Note]) -> float:
     """F1 of the onsets alone (within 50 ms), whatever the pitch: how well the notes are cut apart."""
-    def intervals(notes: list[Note]) -> np.ndarray:
-        return np.array([[n.onset, n.end] for n in notes]).reshape(-1, 2)
-
     return float(mir_eval.transcription.onset_precision_recall_f1(intervals(played), intervals(found), onset_tolerance=0.05)[2])
 
 
