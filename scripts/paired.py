@@ -6,6 +6,9 @@ over the shared (target, seed) pairs and how often the first is lower, as markdo
     python scripts/paired.py ... --verified [--set]    # as loaded: verified.csv / verified-sets.csv from scripts/verify_runs.py
     python scripts/paired.py ... --at 500,1200         # the left side at 500 renders against the right at 1200
 
+Each metric also gets the median of the per-pair ratios (left / right) and a Wilcoxon signed-rank p
+(scipy) over the pairs.
+
 The two sides may come from different folders (a strategy rerun under a new definition next to the
 old runs), so long as they share targets and seeds.
 """
@@ -19,7 +22,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from hybrid_claims import compare  # medians over the shared pairs and the left side's win rate
+from hybrid_claims import compare
+from scipy.stats import wilcoxon  # medians over the shared pairs and the left side's win rate
 
 
 def side(spec: str, metrics: list[str], table: str = "runs.csv") -> dict[tuple[int, str, int], dict[str, float]]:
@@ -86,8 +90,9 @@ def main() -> None:
     group = (lambda k: k[1]) if args.by_target is not None else (lambda k: k[0])
     label = f"target (at {args.by_target})" if args.by_target is not None else "budget"
     print(f"`{args.left}` (left) against `{args.right}` (right)\n")
-    print(f"| {label} | pairs | " + " | ".join(f"{m} left / right | left {'lower' if args.set else 'wins'} ({m})" for m in metrics) + " |")
-    print("|---|---:|" + "---|---:|" * len(metrics))
+    print(f"| {label} | pairs | " + " | ".join(f"{m} left / right | left {'lower' if args.set else 'wins'} ({m}) | median left/right per pair, "
+                                                f"Wilcoxon p ({m})" for m in metrics) + " |")
+    print("|---|---:|" + "---|---:|---:|" * len(metrics))
     for name in sorted({group(k) for k in keys}):
         # hybrid_claims.compare takes side -> (target, seed) -> metrics
         shared = [k for k in keys if group(k) == name]
@@ -99,7 +104,10 @@ def main() -> None:
             # differ in the last digits between processes) are no win for either side
             diff = np.array([rows["left"][k][m] - rows["right"][k][m] for k in rows["left"]])
             win, tied = float(np.mean(diff < -1e-4)), int(np.sum(np.abs(diff) <= 1e-4))
-            cells += [f"{ma:.3g} / {mb:.3g}", f"{win:.0%}" + (f" ({tied} tied)" if tied else "")]
+            left, right = (np.array([rows[s_][k][m] for k in rows["left"]]) for s_ in ("left", "right"))
+            ratio = float(np.median(left / np.maximum(right, 1e-12)))
+            p = float(wilcoxon(left, right).pvalue) if np.any(np.abs(diff) > 1e-4) else 1.0
+            cells += [f"{ma:.3g} / {mb:.3g}", f"{win:.0%}" + (f" ({tied} tied)" if tied else ""), f"{ratio:.3f}, p {p:.2f}"]
         print(f"| {name} | {n} | " + " | ".join(cells) + " |")
 
 
