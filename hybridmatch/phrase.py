@@ -21,8 +21,6 @@ __all__ = ["Note", "read_midi", "write_midi", "note_name", "random_line", "rende
 
 STEPS = (-7, -5, -4, -3, -2, 2, 3, 4, 5, 7, 12, -12)  # the intervals a random line moves by
 
-NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-
 
 @dataclass(frozen=True)
 class Note:
@@ -40,8 +38,10 @@ class Note:
 
 
 def note_name(pitch: int) -> str:
-    """``60`` -> ``C4``."""
-    return f"{NAMES[pitch % 12]}{pitch // 12 - 1}"
+    """``60`` -> ``C4`` (pretty_midi's spelling: sharps, octave -1 to 9)."""
+    import pretty_midi
+
+    return str(pretty_midi.note_number_to_name(int(pitch)))
 
 
 def write_midi(notes: Sequence[Note], path: str | Path, *, program: int = 0) -> Path:

@@ -67,7 +67,7 @@ def _note_starts(y: np.ndarray, midi: np.ndarray, db: np.ndarray) -> list[int]:
     import librosa
 
     detected = librosa.onset.onset_detect(y=y, sr=RATE, hop_length=HOP, backtrack=True, units="frames")
-    onsets = set(_thinned(sorted(_attack_start(db, int(f)) for f in detected if f < len(midi) and _rises(db, int(f)))))
+    onsets = set(_thinned(sorted(_attack_start(db, int(f)) for f in detected if f < len(midi) and _rise(db, int(f)) >= RISE_DB)))
     voiced = np.nonzero(np.isfinite(midi))[0]
     if voiced.size and not any(f <= voiced[0] + STAY for f in onsets):
         onsets.add(int(voiced[0]))  # a note already sounding at the start
@@ -96,14 +96,9 @@ def _thinned(onsets: list[int]) -> list[int]:
     return kept
 
 
-def _rises(db: np.ndarray, frame: int) -> bool:
-    """Whether the level after ``frame`` rises ``RISE_DB`` above its lowest just before: an attack.
-    The flux detector also fires where a note stops abruptly, and the level falls there."""
-    return _rise(db, frame) >= RISE_DB
-
-
 def _rise(db: np.ndarray, frame: int) -> float:
-    """dB from the lowest level just before ``frame`` to the highest just after it."""
+    """dB from the lowest level just before ``frame`` to the highest just after it: an attack rises
+    ``RISE_DB`` or more, where a note that stops abruptly (the flux detector fires there too) falls."""
     before = db[max(frame - STAY, 0) : frame + 1]
     after = db[frame : frame + 2 * STAY]
     return float(after.max() - before.min()) if after.size and before.size else 0.0

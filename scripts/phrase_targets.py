@@ -15,16 +15,15 @@ patch of that synth plays each line (``hybridmatch sample --phrase``, 4 + seed %
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from real_targets import play  # fluidsynth and the soundfont, as the single-note recordings use them
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hybridmatch.phrase import Note, random_line, write_midi  # noqa: E402
 
-SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 # (kind, GM programs, lowest and highest MIDI note)
 KINDS = [("bass", (33, 34, 38), 28, 52), ("lead", (80, 81, 73), 60, 84), ("keys", (0, 4, 11), 48, 76)]
 
@@ -46,8 +45,7 @@ def render(out: Path, seeds: list[int]) -> list[Path]:
         kind, program, notes = line(seed)
         stem = out / f"fluid-{seed:03d}-{kind}"
         write_midi(notes, stem.with_suffix(".mid"), program=program)
-        subprocess.run(["fluidsynth", "-ni", "-q", "-r", "44100", "-F", str(stem.with_suffix(".wav")), SOUNDFONT, str(stem.with_suffix(".mid"))],
-                       check=True)
+        play(stem.with_suffix(".mid"), stem.with_suffix(".wav"))
         paths.append(stem.with_suffix(".wav"))
     return paths
 

@@ -25,6 +25,11 @@ NOTES = [
 ]
 
 
+def play(midi: Path, wav: Path) -> None:
+    """fluidsynth plays ``midi`` from the General MIDI soundfont into ``wav`` (44.1 kHz, its default reverb and chorus)."""
+    subprocess.run(["fluidsynth", "-ni", "-q", "-r", "44100", "-F", str(wav), SOUNDFONT, str(midi)], check=True)
+
+
 def render(out: Path) -> None:
     import mido  # only to write the MIDI files: the NOTES table is read without it (scripts/note_accuracy.py)
 
@@ -39,7 +44,7 @@ def render(out: Path) -> None:
                       mido.Message("note_off", note=note, velocity=0, time=ticks), mido.MetaMessage("end_of_track", time=480)]
             path = Path(tmp) / f"{name}.mid"
             mid.save(path)
-            subprocess.run(["fluidsynth", "-ni", "-q", "-r", "44100", "-F", str(out / f"{name}.wav"), SOUNDFONT, str(path)], check=True)
+            play(path, out / f"{name}.wav")
             print(out / f"{name}.wav")
 
 
