@@ -296,9 +296,9 @@ def _optimize(job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Arc
 def _one_thread() -> Iterator[None]:
     """The parent's BLAS, OpenMP and torch on one thread while the workers render. With a worker per
     core, a second thread in the parent only competes with them: pycma's eigendecompositions spun
-    two OpenBLAS threads against the workers, and Dexed's CMA-ES ask and tell took 15 ms of CPU per
-    candidate instead of 5 (results/README.md, "Where does a whole run's time go?"). On one
-    thread the same seed makes the same archive."""
+    two OpenBLAS threads against the workers, and Dexed's search made 48 renders/s on 2 workers
+    instead of 71-81 (results/README.md, "Where does a whole run's time go?"). The search is the
+    same on any thread count."""
     from threadpoolctl import threadpool_limits
 
     torch = sys.modules.get("torch")  # a latent search decodes in the parent; torch is loaded by then
