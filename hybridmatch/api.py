@@ -60,6 +60,7 @@ def match(
     out: str | Path | None = None,
     note: int | None = None,
     duration: float | None = None,
+    notes: str = "one",
     refine: str = "length",
     max_seconds: float = 60.0,
     backend: str = "loky",
@@ -68,18 +69,17 @@ def match(
     report: bool = True,
     force: bool = False,
 ) -> MatchResult:
-    """Matches the audio file ``target`` with ``synth`` (a registered name or ``vst3:PATH``) and
-    writes presets, renders, ``results.json`` and ``report.html`` into ``out`` (default
-    ``hybridmatch-out/<stem>``). ``note`` and ``duration`` (seconds held) are estimated when None.
-    A ``<stem>.json`` beside the target from ``hybridmatch sample`` is scored as the known answer.
-    An ``out`` that holds this same job continues it; one that holds another job is refused unless ``force``.
-    ``budget`` is the renders to spend (500 by default); ``time`` instead gives the whole match that many
-    seconds from this call, with ``budget`` (no cap by default) as an upper bound. Bad input raises a
-    :class:`~hybridmatch.errors.HybridMatchError` before anything is written."""
-    from .audio import analyse, load_audio
+    """Matches the audio file ``target`` with ``synth`` (a registered name or ``vst3:PATH``) into ``out`` (default
+    ``hybridmatch-out/<stem>``): presets, renders, ``results.json``, ``report.html``. ``note`` and ``duration`` (seconds
+    held) are estimated when None; ``notes`` may make it a phrase every candidate plays (:mod:`hybridmatch.recording`).
+    ``sample``'s ``<stem>.json`` beside it is the known answer. An ``out`` holding this job continues it; another
+    job's is refused unless ``force``. ``budget``: renders (500 by default); ``time``: seconds for the whole match,
+    ``budget`` (no cap by default) then an upper bound. Bad input raises a ``HybridMatchError`` before anything is written."""
+    from .audio import load_audio
     from .catalog import resolve_strategy, resolve_synth
     from .engine import default_budget, run_match
     from .progress import Progress
+    from .recording import analyse_recording
     from .render import RenderPool
     from .sampling import known_answer
     from .search import Deadline
@@ -96,7 +96,7 @@ def match(
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
             pool.prewarm(spec)  # the workers start while the strategy is checked (nevergrad's import) and the target analysed
             strat = resolve_strategy(strategy, spec)
-            tgt = analyse(audio, rate, sample_rate=spec.sample_rate, note=note, duration=duration, name=Path(target).stem)
+            tgt = analyse_recording(audio, rate, sample_rate=spec.sample_rate, notes=notes, note=note, duration=duration, name=Path(target).stem)
             progress.watch(pool, started)
             run_match(tgt, spec, strat, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=out_dir, on_progress=progress,
                       reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update, force=force,

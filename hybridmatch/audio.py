@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, TargetError
+from .phrase import Note
 
-__all__ = ["AUDIO_EXTS", "Target", "find_audio", "load_audio", "analyse", "load_target", "estimate_note", "estimate_duration", "frame_rms",
+__all__ = ["AUDIO_EXTS", "Target", "find_audio", "load_audio", "analyse", "checked_audio", "load_target", "estimate_note", "estimate_duration", "frame_rms",
            "sound_bounds", "resample"]
 
 AUDIO_EXTS = (".wav", ".flac", ".aif", ".aiff", ".mp3")
@@ -40,6 +41,8 @@ class Target:
     audio: float32, shape ``(channels, samples)`` at ``sample_rate``, silence-trimmed.
     note: MIDI note to render candidates at. duration: note-on length in seconds.
     note_source / duration_source: ``"estimated"``, ``"given"`` or ``"fallback"``.
+    phrase: the notes of a recording of several notes (:mod:`hybridmatch.recording`), each candidate
+    plays them all; ``note`` and ``duration`` are then its clearest note's. Empty for one note.
     """
 
     audio: np.ndarray
@@ -49,6 +52,7 @@ class Target:
     name: str = "target"
     note_source: str = "estimated"
     duration_source: str = "estimated"
+    phrase: tuple[Note, ...] = ()
 
     @property
     def seconds(self) -> float:
@@ -215,17 +219,9 @@ def resample(audio: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     return np.asarray(out, dtype=audio.dtype)
 
 
-def analyse(
-    audio: np.ndarray,
-    rate: int,
-    *,
-    sample_rate: int = 44100,
-    note: int | None = None,
-    duration: float | None = None,
-    name: str = "target",
-    trim: bool = True,
-) -> Target:
-    """Validates, resamples, trims and analyses raw audio ``(channels, n)`` into a :class:`Target`."""
+def checked_audio(audio: np.ndarray, name: str) -> np.ndarray:
+    """``audio`` as float32 ``(channels, n)``; :class:`TargetError` unless it is mono or stereo,
+    finite and not silent."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[None]
@@ -238,6 +234,21 @@ def analyse(
     peak = float(np.abs(audio).max())
     if peak == 0.0 or 20 * math.log10(peak) < SILENCE_DB:
         raise TargetError(f"{name}: audio is silent (peak below {SILENCE_DB:g} dBFS)")
+    return audio
+
+
+def analyse(
+    audio: np.ndarray,
+    rate: int,
+    *,
+    sample_rate: int = 44100,
+    note: int | None = None,
+    duration: float | None = None,
+    name: str = "target",
+    trim: bool = True,
+) -> Target:
+    """Validates, resamples, trims and analyses raw audio ``(channels, n)`` into a :class:`Target`."""
+    audio = checked_audio(audio, name)
     if rate != sample_rate:
         audio = resample(audio, rate, sample_rate)
     if trim:

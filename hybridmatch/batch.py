@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from ._io import write_json
-from .audio import find_audio, load_target
+from .audio import find_audio
 from .engine import default_budget, run_match
 from .errors import HybridMatchError, Interrupted
 from .identity import job_identity
 from .progress import Progress, progress_display
+from .recording import check_folder_mode, load_recording
 from .render import RenderPool
 from .report import write_index
 from .sampling import known_answer
@@ -80,6 +81,7 @@ def batch(
     seed: int = 0,
     note: int | None = None,
     duration: float | None = None,
+    notes: str = "one",
     max_seconds: float = 60.0,
     backend: str = "loky",
     scheduler: str | None = None,
@@ -88,14 +90,14 @@ def batch(
     force: bool = False,
 ) -> list[dict[str, Any]]:
     """Matches every target under ``folder``; returns one row per file (also in ``OUT/batch.json``).
-    ``budget`` and ``time_limit`` (seconds) apply to each target, as in :func:`hybridmatch.match`."""
+    ``budget``, ``time_limit`` (seconds) and ``notes`` apply to each target, as in :func:`hybridmatch.match`."""
+    check_folder_mode(notes)
     folder, out, budget = Path(folder), Path(out), default_budget(budget, time_limit)  # a bad --time fails here, before any target
     files = find_audio(folder, recursive=True, exclude=out)
     strategy.check(spec.space)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
-    if (display := None if quiet else progress_display()) is not None:  # one display: the overall bar and each target's bar
-        display.start()
+    display = _started_display(quiet)
     overall = Progress(len(files), quiet=quiet, label="batch", display=display)
     t0 = time.perf_counter()
 
@@ -104,7 +106,7 @@ def batch(
 
     def match_one(pool: RenderPool, path: Path, run_dir: Path) -> dict[str, Any]:
         deadline = Deadline.start(time_limit) if time_limit is not None else None
-        target = load_target(path, sample_rate=spec.sample_rate, note=note, duration=duration, max_seconds=max_seconds)
+        target = load_recording(path, sample_rate=spec.sample_rate, notes=notes, note=note, duration=duration, max_seconds=max_seconds)
         if (done := _complete(run_dir, job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine, time_limit=time_limit))) is not None:
             return done
         with Progress(budget, quiet=quiet, label=target.name, display=display, deadline=deadline) as progress:
@@ -126,6 +128,14 @@ def batch(
         if display is not None:
             display.stop()
     return rows  # saved after every target
+
+
+def _started_display(quiet: bool) -> Any:
+    """One display for the overall bar and each target's bar, started; None when quiet."""
+    display = None if quiet else progress_display()
+    if display is not None:
+        display.start()
+    return display
 
 
 def _stopped(folder: Path, path: Path | None) -> dict[str, Any]:

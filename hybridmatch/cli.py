@@ -47,6 +47,9 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
         click.option("--keep", default=8, show_default=True, type=int, help="size of the returned set"),
         click.option("--note", default="auto", help="MIDI note, or auto (pYIN)"),
         click.option("--duration", default="auto", help="note-on seconds, or auto"),
+        click.option("--notes", default="one", show_default=True,
+                     help="one: a single note; phrase: transcribe the recording and match every patch playing its notes; "
+                          "auto: a phrase when the transcription finds two notes or more; or a MIDI file of the notes played"),
         click.option("--refine", type=click.Choice(["length", "note+length", "note", "off"]), default="length", show_default=True,
                      help="what to re-check by rendering probes when it was estimated: the held length (x0.7, x0.85, x1.2), "
                           "the note (an octave either way), both, or nothing; at most a quarter of the budget, skipped below it"),
@@ -72,13 +75,13 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
 @_match_options("output folder [default: ./hybridmatch-out/<target stem>]")
 @friendly
 def run(target: str, synth: str, config: str | None, strategy: str, budget: int | None, time_limit: float | None, workers: int, keep: int, note: str,
-        duration: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool,
+        duration: str, notes: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool,
         force: bool) -> None:
     """Match TARGET (wav/flac/aiff/mp3) and write presets, renders and results.json."""
     from .api import match
 
     matched = match(target, synth=synth, config=config, strategy=strategy, budget=budget, time=time_limit, workers=workers, keep=keep, seed=seed, out=out,
-                    note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), refine=refine, max_seconds=max_seconds,
+                    note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), notes=notes, refine=refine, max_seconds=max_seconds,
                     backend=backend, scheduler=scheduler, quiet=quiet, force=force)
     res, out_dir = matched.results, matched.out
     analysis = res["analysis"]
@@ -86,8 +89,11 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int 
     from .search import NEAR_BEST  # imported by the match already: after it, so the workers start first
 
     near = f", {res['near_best']} within {NEAR_BEST}x of #1's MSS" if "near_best" in res else ""
-    click.echo(f"{len(res['candidates'])} recipes found{near} for {res['target']} (note {res['note']}, {res['duration']:.2f} s held{refined}) "
-               f"in {res['renders']} renders ({res['strategy']}), {res['wall_s']:.1f} s -> {out_dir}")
+    played = (f"a phrase of {len(res['phrase']['notes'])} notes, {res['phrase']['source']}, in notes.mid" if "phrase" in res
+              else f"note {res['note']}, {res['duration']:.2f} s held{refined}")
+    renders = f"{res['renders']} candidates, {res['phrase']['synth_renders']} synth renders" if "phrase" in res else f"{res['renders']} renders"
+    click.echo(f"{len(res['candidates'])} recipes found{near} for {res['target']} ({played}) "
+               f"in {renders} ({res['strategy']}), {res['wall_s']:.1f} s -> {out_dir}")
     for c in res["candidates"]:
         o = c["objectives"]
         click.echo(f"  {c['rank']:2d}  mss {o['mss']:6.2f}  wmfcc {o['wmfcc']:6.2f}  sot {o['sot']:.4f}  "
@@ -105,8 +111,8 @@ def run(target: str, synth: str, config: str | None, strategy: str, budget: int 
 @_match_options("output tree [default: ./hybridmatch-out/<folder name>]")
 @friendly
 def batch(folder: str, synth: str, config: str | None, strategy: str, budget: int | None, time_limit: float | None, workers: int, keep: int,
-          note: str, duration: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None, quiet: bool,
-          force: bool) -> None:
+          note: str, duration: str, notes: str, refine: str, seed: int, out: str | None, max_seconds: float, backend: str, scheduler: str | None,
+          quiet: bool, force: bool) -> None:
     """Match every audio file under FOLDER into a mirrored output tree (resumable; bad files are reported, not fatal)."""
     from .batch import batch as run_batch
 
@@ -114,7 +120,7 @@ def batch(folder: str, synth: str, config: str | None, strategy: str, budget: in
     strat = resolve_strategy(strategy, spec)
     out_dir = Path(out) if out else Path("hybridmatch-out") / Path(folder).resolve().name
     rows = run_batch(folder, spec, strat, out=out_dir, budget=budget, time_limit=time_limit, workers=workers, keep=keep, seed=seed,
-                     note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), max_seconds=max_seconds,
+                     note=_auto(note, int, "--note"), duration=_auto(duration, float, "--duration"), notes=notes, max_seconds=max_seconds,
                      backend=backend, scheduler=scheduler, quiet=quiet, refine=refine, force=force)
     bad = [r for r in rows if r["status"] != "done"]
     for r in rows:

@@ -9,7 +9,8 @@ large, are not committed).
 
 Targets are the audio files in a folder. A ``<stem>.json`` next to a file (as written by
 ``hybridmatch sample``) gives the true note and duration and marks the file as an exact synth render
-(no silence trimming); other files are analysed like ``run`` does.
+(no silence trimming), and a sampled phrase's ``<stem>.mid`` its notes; other files are analysed like
+``run`` does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .errors import ConfigError, Interrupted
 from .identity import checkpoint_digest
 from .objectives import PARETO_KEYS
 from .progress import Progress
+from .recording import load_recording
 from .render import RenderJob, RenderPool
 from .search import NEAR_BEST, Archive, Strategy, returned_set, search
 
@@ -44,10 +46,15 @@ SET_COLUMNS = (("returned", "recipes"), ("near_best", f"within {NEAR_BEST}x of #
 
 def load_compare_target(path: Path, spec: Any) -> Any:
     """A target as ``compare`` matches it: at the note and length of its ``<stem>.json`` when it has
-    one (sampled targets, untrimmed), else at the estimated ones (recordings, trimmed)."""
+    one (sampled targets, untrimmed), a sampled phrase at the notes of its ``<stem>.mid``, else as
+    ``run`` reads one note (recordings: trimmed, the note and length estimated)."""
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return load_target(path, sample_rate=spec.sample_rate, note=meta.get("note"), duration=meta.get("duration"), trim=not meta)
+    if "phrase" in meta:
+        return load_recording(path, sample_rate=spec.sample_rate, notes=str(path.with_suffix(".mid")))
+    if meta:
+        return load_target(path, sample_rate=spec.sample_rate, note=meta.get("note"), duration=meta.get("duration"), trim=False)
+    return load_recording(path, sample_rate=spec.sample_rate)
 
 
 def _check_definition(info: dict[str, Any], strategy: Strategy, done: Path, checkpoint: str | None = None, synth: str | None = None) -> None:
@@ -163,7 +170,7 @@ def _run(pool: RenderPool, spec: Any, strategy: Strategy, target: Any, seed: int
     if report_only:
         return None
     archive = Archive(run_dir / "archive.jsonl")
-    job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
+    job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights), target.phrase)
     t0 = time.perf_counter()
     result = search(job, strategy, pool, archive, budget=budget, seed=seed)
     archive.close()

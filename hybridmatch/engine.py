@@ -36,6 +36,7 @@ from .audio import Target
 from .errors import ConfigError, Interrupted
 from .identity import claim, job_identity
 from .objectives import PARETO_KEYS
+from .phrase import write_midi
 from .render import RenderJob, RenderPool
 from .search import (
     Archive,
@@ -105,7 +106,7 @@ def run_match(
     out = Path(out_dir)
     identity = job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine, time_limit=deadline.seconds if deadline else None)
     resume = claim(out, identity, force=force)
-    job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights))
+    job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights), target.phrase)
     stamps = {"started": started if started is not None else time.time(), "run": time.time()}
     with Archive(out / "archive.jsonl", append=resume) as archive:
         job, analysis, interrupted = _analyse_and_search(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine,
@@ -247,10 +248,13 @@ def _scores(verified: Mapping[str, float]) -> dict[str, Any]:
 
 
 def _write_returned(out: Path, target: Target, spec: SynthSpec, archive: Archive, returned: _Returned) -> dict[str, Any]:
-    """Writes each returned recipe's preset and render (and a bank of them all); their results rows, each
+    """Writes each returned recipe's preset and render (and a bank of them all, and a phrase's
+    ``notes.mid``); their results rows, each
     with its Pareto front among the recipes, and how many recipes came back and how many are within
     ``NEAR_BEST`` of the first one's MSS (``near_best``)."""
     write_wav(out / "renders" / "target.wav", target.audio, spec.sample_rate)
+    if target.phrase:
+        write_midi(target.phrase, out / "notes.mid")
     candidates: list[dict[str, Any]] = []
     for rank, i in enumerate(returned.chosen, start=1):
         entry = archive.entries[i]
@@ -313,7 +317,17 @@ def _summary(target: Target, job: RenderJob, strategy: Strategy, archive: Archiv
         "interrupted": interrupted,
         "failed_renders": sum(e.error is not None for e in archive.entries),
         "analysis": analysis,
+        **({"phrase": _phrase_record(target, job, len(archive))} if target.phrase else {}),
     }
+
+
+def _phrase_record(target: Target, job: RenderJob, candidates: int) -> dict[str, Any]:
+    """A phrase's notes, where they came from, the MIDI file they were written to and the synth
+    renders its candidates took (the budget counts candidates; each plays every distinct note once)."""
+    return {"source": target.note_source, "midi": "notes.mid", "renders_each": job.renders_each,
+            "synth_renders": job.renders_each * candidates,
+            "notes": [{"onset": round(n.onset, 4), "pitch": n.pitch, "duration": round(n.duration, 4), "velocity": n.velocity}
+                      for n in target.phrase]}
 
 
 def _choose_analysis(target: Target, job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, out: Path, *,
@@ -329,11 +343,13 @@ def _choose_analysis(target: Target, job: RenderJob, strategy: Strategy, pool: R
             saved.pop("job", None)  # results.json has it at the top
             return replace(job, note=int(saved["chosen"]["note"]), duration=float(saved["chosen"]["duration"])), saved
         return job, {"refined": False, "reason": "resumed an archive searched under this analysis"}
-    note_free = "note" in refine and target.note_source != "given"
-    duration_free = "length" in refine and target.duration_source != "given"
+    note_free = "note" in refine and target.note_source != "given" and not target.phrase
+    duration_free = "length" in refine and target.duration_source != "given" and not target.phrase
     cost = refine_cost(note_free, duration_free)
-    if not cost:
-        analysis: dict[str, Any] = {"refined": False, "reason": "off (--refine off)" if refine == "off" else f"{refine} given"}
+    if target.phrase:
+        analysis: dict[str, Any] = {"refined": False, "reason": "a phrase: its notes are the transcription's"}
+    elif not cost:
+        analysis = {"refined": False, "reason": "off (--refine off)" if refine == "off" else f"{refine} given"}
     elif 4 * cost > budget:
         analysis = {"refined": False, "reason": f"budget {budget} < {4 * cost} (4 x the {cost} probe renders)"}
     else:

@@ -2,7 +2,7 @@
 
 A run writes ``job.json`` into its folder before anything else: the target (a hash of its audio and
 the note and length it was given, or ``auto``), the synth (backend, config name and a hash of the
-space, sample rate and options), the strategy as data with the hash of any checkpoint it samples
+space, sample rate and options), a phrase's notes, the strategy as data with the hash of any checkpoint it samples
 from, the seed, the budget (and ``--time``) and what ``--refine`` may re-choose. A later run into the same folder
 continues only that job (its archived renders count and seed the search); any other job is refused
 with one line, or, with ``force``, the folder's own files are removed first so none is left stale."""
@@ -28,7 +28,7 @@ from .synths import SynthSpec
 __all__ = ["OUTPUTS", "checkpoint_digest", "claim", "job_identity"]
 
 # Everything a run writes into its folder (any other file there is the user's and is left alone).
-OUTPUTS = ("job.json", "archive.jsonl", "probes.jsonl", "analysis.json", "results.json", "report.html", "presets", "renders")
+OUTPUTS = ("job.json", "archive.jsonl", "probes.jsonl", "analysis.json", "results.json", "report.html", "notes.mid", "presets", "renders")
 
 
 def checkpoint_digest(strategy: Strategy, space: Any) -> str | None:
@@ -75,6 +75,7 @@ def job_identity(target: Target, spec: SynthSpec, strategy: Strategy, *, seed: i
         "budget": budget,
         "time": time_limit,  # run --time: seconds for the whole run (then renders are not reproducible)
         "refine": refine,
+        **({"phrase": [[n.onset, n.pitch, n.duration, n.velocity] for n in target.phrase]} if target.phrase else {}),
     }
 
 

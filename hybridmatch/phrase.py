@@ -17,7 +17,7 @@ import numpy as np
 from ._io import atomic_write
 from .errors import TargetError
 
-__all__ = ["Note", "read_midi", "write_midi", "note_name", "random_line", "render_phrase"]
+__all__ = ["Note", "read_midi", "write_midi", "note_name", "random_line", "render_phrase", "note_groups"]
 
 STEPS = (-7, -5, -4, -3, -2, 2, 3, 4, 5, 7, 12, -12)  # the intervals a random line moves by
 
@@ -45,10 +45,10 @@ def note_name(pitch: int) -> str:
 
 
 def write_midi(notes: Sequence[Note], path: str | Path, *, program: int = 0) -> Path:
-    """The notes as a one-track MIDI file (120 bpm), written atomically."""
+    """The notes as a one-track MIDI file (120 bpm, 1000 ticks a beat), written atomically."""
     import pretty_midi
 
-    midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    midi = pretty_midi.PrettyMIDI(resolution=1000, initial_tempo=120.0)  # half-millisecond ticks: times in whole ms stay exact
     track = pretty_midi.Instrument(program=program)
     track.notes = [pretty_midi.Note(velocity=int(n.velocity), pitch=int(n.pitch), start=float(n.onset), end=float(n.end)) for n in notes]
     midi.instruments.append(track)
@@ -89,17 +89,24 @@ def random_line(rng: np.random.Generator, count: int, *, low: int, high: int, se
     return notes
 
 
+def note_groups(notes: Sequence[Note]) -> dict[tuple[int, float, int], list[float]]:
+    """The distinct (pitch, held length, velocity) of ``notes``, each with its onsets: one render each."""
+    groups: dict[tuple[int, float, int], list[float]] = {}
+    for note in notes:
+        groups.setdefault((note.pitch, note.duration, note.velocity), []).append(note.onset)
+    return groups
+
+
 def render_phrase(synth: Any, values: Mapping[str, Any], notes: Sequence[Note], *, seconds: float) -> np.ndarray:
     """``notes`` played by ``synth`` (a :class:`~hybridmatch.synths.Synth`) with ``values``:
     ``(channels, n)`` float32 of ``seconds``. Each distinct (pitch, held length, velocity) is rendered
     once, from its first onset to the end, and added in at each of its onsets. Notes sound as
     separate voices, so a mono patch's glide or voice stealing between them is not heard."""
     n = int(round(seconds * synth.sample_rate))
-    groups: dict[tuple[int, float, int], list[float]] = {}
     for note in notes:
         if not 0.0 <= note.onset < seconds:
             raise TargetError(f"a note at {note.onset:g} s is outside the {seconds:g} s phrase")
-        groups.setdefault((note.pitch, note.duration, note.velocity), []).append(note.onset)
+    groups = note_groups(notes)
     out = np.zeros((1, n), np.float32)
     for (pitch, held, velocity), onsets in groups.items():
         audio = synth.render(values, note=pitch, duration=held, seconds=seconds - min(onsets), velocity=velocity)

@@ -38,6 +38,7 @@ from .worker import (
     render_with_presets,
     verify_units,
     watchdog,
+    yield_to_parent,
 )
 
 __all__ = ["RenderJob", "Evaluation", "RenderPool", "end_workers", "fingerprint", "evaluate_units", "Stream", "lost_reason", "lost_worker_errors", "verify_units", "watchdog"]
@@ -145,7 +146,8 @@ class RenderPool:
     def _executor(self) -> Any:
         """The pool's processes as a ``concurrent.futures`` executor: joblib's reusable loky executor
         with the worker environment joblib's ``Parallel`` gives (BLAS and OpenMP threads limited to
-        cores / workers), or the dask client's. Every loky dispatch asks for it with the same arguments,
+        cores / workers) and a lower CPU priority than this process (:func:`~hybridmatch.worker.yield_to_parent`),
+        or the dask client's. Every loky dispatch asks for it with the same arguments,
         so the workers (and the synths built in them) live as long as the pool; after a worker died it
         is a new executor."""
         if self.backend == "dask":
@@ -156,7 +158,7 @@ class RenderPool:
             from joblib._parallel_backends import LokyBackend
 
             self._env = LokyBackend()._prepare_worker_env(n_jobs=self.workers)
-        return get_memmapping_executor(self.workers, timeout=300, env=self._env)
+        return get_memmapping_executor(self.workers, timeout=300, env=self._env, initializer=yield_to_parent)
 
     def _chunks(self, n: int) -> list[slice]:
         # One candidate per task by default: the executor hands the next task to whichever worker is free,

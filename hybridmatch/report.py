@@ -29,6 +29,7 @@ table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;paddin
 th{background:#f3f3f3}td.l,th.l{text-align:left}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:1em}
 .card{border:1px solid #ddd;border-radius:6px;padding:.5em}.card img{width:100%;height:140px}.card audio{width:100%}
+.spec{position:relative}.spec svg{position:absolute;left:0;top:0;width:100%;height:140px}.spec rect{fill:none;stroke:#4ef;stroke-width:3}
 .target{background:#f6faff}.muted{color:#777;font-size:.85em}.bad{color:#a00}
 td.ch{background:#ffe08a;font-weight:bold}td.mv{background:#eef4ff}
 """
@@ -130,11 +131,43 @@ def _cards(res: Mapping[str, Any], clips: Mapping[str, np.ndarray], rate: int) -
         name = "target" if c is None else Path(c["audio"]).stem
         title = f"target: {res['target']}" if c is None else f"#{c['rank']}  MSS {c['objectives']['mss']:.2f}  wMFCC {c['objectives']['wmfcc']:.1f}"
         link = "" if c is None else f'<div><a href="{_href(c["preset"])}">{html.escape(c["preset"])}</a> <span class="muted">{html.escape(c.get("origin", ""))}</span></div>'
-        axes = f"log-mel, 0-{clips[name].shape[-1] / rate:.1f} s, up to {rate / 2000:.0f} kHz, 80 dB range"
+        seconds = clips[name].shape[-1] / rate
+        axes = f"log-mel, 0-{seconds:.1f} s, up to {rate / 2000:.0f} kHz, 80 dB range"
+        notes = _notes_overlay(res["phrase"]["notes"], seconds, rate) if c is None and "phrase" in res else ""
         cards.append(f'<div class="card{" target" if c is None else ""}"><b>{html.escape(title)}</b>'
-                     f'<img alt="log-mel spectrogram of {html.escape(name)}" src="{_spectrogram(clips[name], rate)}">'
+                     f'<div class="spec"><img alt="log-mel spectrogram of {html.escape(name)}" src="{_spectrogram(clips[name], rate)}">{notes}</div>'
                      f'<div class="muted">{axes}</div><audio controls preload="auto" src="{_wav(clips[name], rate)}"></audio>{link}</div>')
     return "".join(cards)
+
+
+def _notes_overlay(notes: Sequence[Mapping[str, Any]], seconds: float, rate: int) -> str:
+    """The transcription over the target's spectrogram (an image without axes): one box per note at
+    its pitch's mel height, from its onset to its release, as an SVG laid over the image."""
+    import librosa
+
+    top = float(librosa.hz_to_mel(rate / 2))
+    boxes = []
+    for n in notes:
+        y = 1000.0 * (1.0 - float(librosa.hz_to_mel(librosa.midi_to_hz(n["pitch"]))) / top)
+        x, width = 1000.0 * n["onset"] / seconds, 1000.0 * n["duration"] / seconds
+        boxes.append(f'<rect x="{x:.1f}" y="{y - 12:.1f}" width="{width:.1f}" height="24"><title>MIDI {n["pitch"]}</title></rect>')
+    return f'<svg viewBox="0 0 1000 1000" preserveAspectRatio="none">{"".join(boxes)}</svg>'
+
+
+def _phrase(res: Mapping[str, Any]) -> str:
+    """What a phrase match played: its notes, where they came from, and the renders they cost."""
+    if "phrase" not in res:
+        return ""
+    from .phrase import note_name
+
+    phrase = res["phrase"]
+    rows = "".join(f'<tr><td>{i}</td><td class="l">{note_name(n["pitch"])}</td><td>{n["pitch"]}</td><td>{n["onset"]:.3f}</td>'
+                   f'<td>{n["duration"]:.3f}</td><td>{n["velocity"]}</td></tr>' for i, n in enumerate(phrase["notes"], start=1))
+    return (f'<h2>Phrase</h2><p class="muted">{len(phrase["notes"])} notes ({html.escape(phrase["source"])}, boxed on the target\'s '
+            f'spectrogram; <a href="{_href(phrase["midi"])}">{html.escape(phrase["midi"])}</a>). Every patch plays all of them: '
+            f'{phrase["renders_each"]} synth renders per candidate, {phrase["synth_renders"]} in all. The flow proposed from the '
+            f'clearest note, MIDI {res["note"]} held {res["duration"]:.2f} s.</p>'
+            f'<table><tr><th>#</th><th class="l">note</th><th>MIDI</th><th>onset s</th><th>held s</th><th>velocity</th></tr>{rows}</table>')
 
 
 def _objective_rows(res: Mapping[str, Any]) -> str:
@@ -228,6 +261,7 @@ def write_report(out_dir: str | Path, *, audio: Mapping[str, np.ndarray] | None 
 <p class="muted">{res.get('recipes', len(res['candidates']))} recipes: each a different way of making the sound (different discrete
 choices or settings, and an audibly different render), each the best patch found for it, ranked by loss.</p>
 <div class="grid">{_cards(res, clips, rate)}</div>
+{_phrase(res)}
 <h2>Objectives</h2>
 <p class="muted">MSS, wMFCC, SOT and MFCCD: lower is better. RMS similarity is the cosine similarity of the RMS envelopes,
 shown as it is (higher is better; the search minimises 1 &minus; it).</p>

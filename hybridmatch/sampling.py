@@ -100,7 +100,7 @@ def known_answer(target: str | Path, spec: SynthSpec) -> dict[str, Any] | None:
         return None
     except ValueError as exc:  # also a file that is not UTF-8
         raise TargetError(f"{meta_path}: not a valid JSON file ({str(exc).splitlines()[0]}); fix or remove it") from None
-    if not isinstance(meta, dict) or "phrase" in meta:  # `run` matches one note; a phrase's patch is no answer for one
+    if not isinstance(meta, dict):
         return None
     voice_of = spec.space.meta.get("voice_of")  # a config that plays another config's voice on another engine
     if (meta.get("synth"), meta.get("config")) != (spec.backend, spec.space.name) and not (voice_of and meta.get("config") == voice_of):

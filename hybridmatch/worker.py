@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .objectives import PARETO_KEYS, PENALTY, TargetFeatures, score, search_loss
+from .phrase import Note, note_groups, render_phrase
 from .synths import SynthSpec
 
 __all__ = ["RenderJob", "Evaluation", "fingerprint", "failed", "evaluate_units", "render_units", "verify_units", "watchdog", "indexed", "build",
@@ -38,19 +39,42 @@ class RenderJob:
 
     spec: SynthSpec
     target: np.ndarray  # (channels, n) at spec.sample_rate
-    note: int
+    note: int  # one note held ``duration`` s from the start; of a phrase, its clearest note (see ``alone``)
     duration: float
     weights: Mapping[str, float] = field(default_factory=dict)
+    phrase: tuple[Note, ...] = ()  # the notes each candidate plays; empty: the one note above
 
     @property
     def seconds(self) -> float:
         return self.target.shape[-1] / self.spec.sample_rate
 
     @property
+    def renders_each(self) -> int:
+        """Synth renders per candidate: one, or one per distinct note of the phrase."""
+        return len(note_groups(self.phrase)) if self.phrase else 1
+
+    def play(self, synth: Any, values: Mapping[str, Any]) -> np.ndarray:
+        """What a candidate sounds like: ``synth`` with ``values`` playing the job's note or phrase."""
+        if self.phrase:
+            return render_phrase(synth, values, self.phrase, seconds=self.seconds)
+        return np.asarray(synth.render(values, note=self.note, duration=self.duration, seconds=self.seconds))
+
+    def alone(self) -> RenderJob:
+        """The job as one note, which is what a proposer conditions on: this job, or a phrase's clearest
+        note (``note`` and ``duration``) cut from the target at its onset up to the next note's."""
+        if not self.phrase:
+            return self
+        cue = next(n for n in self.phrase if n.pitch == self.note and abs(n.duration - self.duration) < 1e-9)
+        later = [n.onset for n in self.phrase if n.onset > cue.onset]
+        start = int(round(cue.onset * self.spec.sample_rate))
+        end = int(round(min(later, default=self.seconds) * self.spec.sample_rate))
+        return RenderJob(self.spec, self.target[:, start:end], self.note, self.duration, self.weights)
+
+    @property
     def timeout(self) -> float | None:
         """Seconds one render may take before the watchdog kills its worker: the synth config's
         ``[render] timeout`` plus the render's own length (a long target takes longer), or None."""
-        return None if self.spec.timeout is None else self.spec.timeout + self.seconds
+        return None if self.spec.timeout is None else (self.spec.timeout + self.seconds) * self.renders_each
 
     @functools.cached_property
     def key(self) -> str:
@@ -59,13 +83,14 @@ class RenderJob:
         h = hashlib.sha1()
         h.update(np.ascontiguousarray(self.target).tobytes())
         h.update(repr((self.spec.backend, self.spec.space.to_dict(), self.spec.sample_rate, dict(self.spec.options))).encode())
-        h.update(repr((self.note, self.duration, sorted(self.weights.items()))).encode())
+        h.update(repr((self.note, self.duration, sorted(self.weights.items()), self.phrase)).encode())
         return h.hexdigest()
 
     @functools.cached_property
     def _shipped(self) -> tuple[str, bytes]:
         """The job pickled once (with its key), and a digest of those bytes."""
-        payload = pickle.dumps((self.spec, self.target, self.note, self.duration, dict(self.weights), self.key), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((self.spec, self.target, self.note, self.duration, dict(self.weights), self.phrase, self.key),
+                               protocol=pickle.HIGHEST_PROTOCOL)
         return hashlib.sha1(payload).hexdigest(), payload
 
     def __reduce__(self) -> tuple[Any, tuple[str, bytes]]:
@@ -82,8 +107,8 @@ _JOBS: dict[str, RenderJob] = {}  # jobs this process has unpickled, by the dige
 def _unship(digest: str, payload: bytes) -> RenderJob:
     job = _JOBS.get(digest)
     if job is None:
-        spec, target, note, duration, weights, key = pickle.loads(payload)
-        job = RenderJob(spec, target, note, duration, weights)
+        spec, target, note, duration, weights, phrase, key = pickle.loads(payload)
+        job = RenderJob(spec, target, note, duration, weights, phrase)
         job.__dict__["key"] = key  # the parent's hash, as before: a worker never hashes the target
         if len(_JOBS) >= 2:
             _JOBS.pop(next(iter(_JOBS)))
@@ -151,6 +176,7 @@ _SYNTHS: dict[str, Any] = {}  # one synth instance per worker process (a plugin 
 _FEATURES: dict[str, TargetFeatures] = {}
 _IN_WORKER = False  # set by indexed() in pool workers; the watchdog never arms in the parent
 _DEVNULL: Any = None
+WORKER_NICE = 10  # see yield_to_parent
 
 
 def _synth_for(spec: SynthSpec) -> Any:
@@ -213,7 +239,7 @@ def evaluate_units(job: RenderJob, units: np.ndarray) -> list[Evaluation]:
         t0 = time.perf_counter()
         try:
             with watchdog(job.timeout):
-                audio = synth.render(job.spec.space.to_native(unit), note=job.note, duration=job.duration, seconds=job.seconds)
+                audio = job.play(synth, job.spec.space.to_native(unit))
         except Exception as exc:  # a bad patch must not end the run
             out.append(failed(unit, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, weights))
             continue
@@ -239,7 +265,7 @@ def render_units(job: RenderJob, units: np.ndarray, with_presets: bool = True) -
         synth = job.spec.build()
         values = job.spec.space.to_native(unit)
         with watchdog(job.timeout):
-            audio = synth.render(values, note=job.note, duration=job.duration, seconds=job.seconds)
+            audio = job.play(synth, values)
         preset = b""
         if with_presets:
             with tempfile.TemporaryDirectory() as tmp:
@@ -291,6 +317,15 @@ def _worker_ignores_sigint(parent_pid: int) -> None:
     if os.getpid() != parent_pid and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         with contextlib.suppress(ValueError):  # not the main thread (a dask worker thread): nothing to do
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def yield_to_parent() -> None:
+    """Runs first in each loky worker: lowers its CPU priority by ``WORKER_NICE``. The parent process
+    is the one the workers wait on (the target's analysis and the flow before the first render, the
+    optimizer's asks during the search), and on 2 cores its work otherwise shares a core with two
+    workers importing librosa. Where the OS has no ``nice``, or refuses it, the worker runs as is."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(WORKER_NICE)
 
 
 def indexed(fn: Any, i: int, task: tuple[Any, ...], parent_pid: int) -> tuple[int, Any]:

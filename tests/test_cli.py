@@ -57,6 +57,9 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     write(tmp / "sampled.wav", sine(440, 0.5))
     (tmp / "sampled.json").write_text('{"synth": "toy", "params": {')
     (tmp / "a-file").write_text("not a folder\n")
+    write(tmp / "long-line.wav", np.tile(sine(440, 0.5), (1, 26)))  # 13 s: over the phrase cap
+    write(tmp / "noise.wav", np.random.default_rng(0).normal(0, 0.1, (1, SR)).astype(np.float32))
+    (tmp / "notes.txt").write_text("C4 E4 G4\n")
     okp = str(ok)
     toy = ["--synth", "toy", "--strategy", "cma"]
     return {
@@ -108,6 +111,12 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "malformed config toml": (["run", okp, "--config", str(tmp / "broken.toml")], "malformed TOML"),
         "bad note": (["run", okp, "--note", "C4"], "--note"),
         "missing checkpoint": (["run", okp, "--synth", "toy", "--strategy", str(tmp / "nockpt.toml")], "no cnf checkpoint"),
+        "phrase over the length cap": (["run", str(tmp / "long-line.wav"), *toy, "--notes", "phrase"], "over the 12 s matched"),
+        "phrase without notes": (["run", str(tmp / "noise.wav"), *toy, "--notes", "phrase"], "no pitched notes found"),
+        "notes file not MIDI": (["run", okp, *toy, "--notes", str(tmp / "notes.txt")], "is not a MIDI file"),
+        "notes file missing": (["run", okp, *toy, "--notes", str(tmp / "nope.mid")], "notes file not found"),
+        "a note for a phrase": (["run", okp, *toy, "--notes", "phrase", "--note", "60"], "describe one note"),
+        "notes file for a batch": (["batch", str(tmp), *toy, "--notes", str(tmp / "notes.txt")], "a MIDI file holds one recording's notes"),
     }
 
 

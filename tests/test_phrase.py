@@ -84,6 +84,6 @@ def test_sample_phrase_writes_the_notes_it_played(tmp_path):
 
     info = sf.info(str(tmp_path / "p.wav"))
     assert abs(info.frames / info.samplerate - (max(n.end for n in notes) + 1.0)) < 0.01  # the line and a 1 s tail
-    assert known_answer(tmp_path / "p.wav", resolve_synth("toy", None)) is None  # run matches one note: no answer for it
+    assert known_answer(tmp_path / "p.wav", resolve_synth("toy", None)) == meta["params"]  # run scores it playing the phrase
     bad = CliRunner().invoke(main, ["sample", "--synth", "toy", "--seed", "4", "--phrase", "100", "--out", str(tmp_path / "q.wav")])
     assert bad.exit_code == 2 and "1 to 64 notes" in bad.output

@@ -92,8 +92,8 @@ def test_notes_survive_a_midi_file(tmp_path):
     path = write_midi(LINE, tmp_path / "notes.mid")
     back = read_midi(path)
     assert [(n.pitch, n.velocity) for n in back] == [(n.pitch, n.velocity) for n in LINE]
-    assert np.allclose([n.onset for n in back], [n.onset for n in LINE], atol=0.003)  # 220 ticks a beat at 120 bpm
-    assert np.allclose([n.duration for n in back], [n.duration for n in LINE], atol=0.005)
+    assert np.allclose([n.onset for n in back], [n.onset for n in LINE], atol=1e-9)  # times in whole ms are whole ticks
+    assert np.allclose([n.duration for n in back], [n.duration for n in LINE], atol=1e-9)
     assert note_name(60) == "C4" and note_name(61) == "C#4"
 
 

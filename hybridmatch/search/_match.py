@@ -198,13 +198,13 @@ def _render_proposals(job: RenderJob, strategy: Strategy, pool: RenderPool, arch
     if strategy.optimizer.latent:  # the same samples as the proposer's, with the noise each one came from
         from ..ml.proposer import latent_proposals
 
-        latent, noise, proposals = latent_proposals(space, job, n, rng, **options)
+        latent, noise, proposals = latent_proposals(space, job.alone(), n, rng, **options)
         _render(job, pool, archive, proposals, batch, f"proposal:{strategy.proposer.name}", on_batch, deadline)
         return _Seeds(proposals[: len(archive) - fresh], noise[: len(archive) - fresh], archive.losses[fresh:], latent)
     for start in range(0, n, DRAW):  # drawn in chunks, so a proposal-only search of any budget holds one chunk at a time
         if deadline is not None and deadline.reached(archive):
             break
-        proposals = propose(strategy.proposer.name, space, min(DRAW, n - start), rng, job=job, **options)
+        proposals = propose(strategy.proposer.name, space, min(DRAW, n - start), rng, job=job.alone(), **options)
         _render(job, pool, archive, proposals, batch, f"proposal:{strategy.proposer.name}", on_batch, deadline)
     seen = np.array([e.unit for e in archive.entries]).reshape(-1, space.dim)
     return _Seeds(seen, seen, archive.losses)

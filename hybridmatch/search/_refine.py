@@ -70,7 +70,7 @@ def _probes(job: RenderJob, strategy: Strategy, seed: int) -> np.ndarray:
     same random numbers for every hypothesis (the flow's noise, the prior's samples)."""
     space = job.spec.space
     rng = np.random.default_rng([seed, 0x5EED])
-    units = propose(strategy.proposer.name, space, PROBES, rng, job=job, **dict(strategy.proposer.options))[:PROBES]
+    units = propose(strategy.proposer.name, space, PROBES, rng, job=job.alone(), **dict(strategy.proposer.options))[:PROBES]
     if len(units) < PROBES:
         units = np.concatenate([units, space.sample(np.random.default_rng([seed, 0x5EED, 1]), PROBES - len(units))])
     return units
