@@ -101,11 +101,14 @@ def render_phrase(synth: Any, values: Mapping[str, Any], notes: Sequence[Note], 
     """``notes`` played by ``synth`` (a :class:`~hybridmatch.synths.Synth`) with ``values``:
     ``(channels, n)`` float32 of ``seconds``. Each distinct (pitch, held length, velocity) is rendered
     once, from its first onset to the end, and added in at each of its onsets. Notes sound as
-    separate voices, so a mono patch's glide or voice stealing between them is not heard."""
+    separate voices, so a mono patch's glide or voice stealing between them is not heard. A synth
+    that plays MIDI sequences itself (``render_notes``: VST3 plugins) plays the notes as one."""
     n = int(round(seconds * synth.sample_rate))
     for note in notes:
         if not 0.0 <= note.onset < seconds:
             raise TargetError(f"a note at {note.onset:g} s is outside the {seconds:g} s phrase")
+    if hasattr(synth, "render_notes"):
+        return np.asarray(synth.render_notes(values, notes, seconds=seconds), dtype=np.float32)
     groups = note_groups(notes)
     out = np.zeros((1, n), np.float32)
     for (pitch, held, velocity), onsets in groups.items():

@@ -50,8 +50,9 @@ class RenderJob:
 
     @property
     def renders_each(self) -> int:
-        """Synth renders per candidate: one, or one per distinct note of the phrase."""
-        return len(note_groups(self.phrase)) if self.phrase else 1
+        """Synth renders per candidate: one, or one per distinct note of a phrase, unless the synth
+        plays the phrase as one MIDI sequence (:func:`~hybridmatch.phrase.render_phrase`)."""
+        return len(note_groups(self.phrase)) if self.phrase and not self.spec.plays_sequences else 1
 
     def play(self, synth: Any, values: Mapping[str, Any]) -> np.ndarray:
         """What a candidate sounds like: ``synth`` with ``values`` playing the job's note or phrase."""

@@ -18,7 +18,7 @@ from hybridmatch.space import ParamSpace
 from hybridmatch.synths import SynthSpec
 from hybridmatch.synths._vst3 import Vst3Synth, describe
 
-from .conftest import HMSYNTH_CONFIG, ROOT
+from .conftest import HMSYNTH_CONFIG, ROOT, SR
 
 PATCH_A = {"waveform": "Saw", "cutoff_hz": 900.0, "resonance": 3.0, "env_amount_oct": 2.0, "attack_s": 0.005,
            "decay_s": 0.3, "sustain": 0.5, "release_s": 0.05, "detune_ct": 10.0, "gain_db": -6.0}
@@ -161,3 +161,17 @@ def test_refine_finds_the_octave_the_pitch_estimate_missed(spec, synth):
     assert found.job.note == 45 and found.job.duration == 0.3
     assert [h["note"] for h in found.table] == [57, 45, 69] and len(found.valid) == 6 and found.spent == 12
     assert found.table[1]["best_loss"] < found.table[0]["best_loss"]
+
+
+def test_a_phrase_is_one_midi_sequence_in_the_plugin(spec, synth):
+    """A phrase plays through the plugin as one sequence (one render a candidate): a lone note is the
+    note's own render, and two notes sound at their onsets, the second one at its own pitch."""
+    from hybridmatch.phrase import Note, render_phrase
+
+    alone = render_phrase(synth, PATCH_A, [Note(0.0, 57, 0.3)], seconds=0.6)
+    assert np.allclose(alone, synth.render(PATCH_A, note=57, duration=0.3, seconds=0.6), atol=1e-6)
+    both = render_phrase(synth, PATCH_A, [Note(0.0, 57, 0.3), Note(0.4, 69, 0.3)], seconds=0.8)
+    second = both[:, int(0.45 * SR):int(0.65 * SR)].mean(axis=0)
+    spectrum = np.abs(np.fft.rfft(second))
+    assert np.fft.rfftfreq(second.size, 1 / SR)[np.argmax(spectrum)] == pytest.approx(440.0, rel=0.03)
+    assert RenderJob(spec, both, 57, 0.3, phrase=(Note(0.0, 57, 0.3), Note(0.4, 69, 0.3))).renders_each == 1

@@ -97,6 +97,11 @@ class SynthSpec:
     render: Mapping[str, Any] = field(default_factory=dict)  # the config's [render] table (dataset note/length ranges)
     default_strategy: str = "cma"  # the config's ``strategy``: what ``--strategy auto`` runs
 
+    @property
+    def plays_sequences(self) -> bool:
+        """Whether the backend plays a phrase as one MIDI sequence (``render_notes``) rather than note by note."""
+        return hasattr(_resolve(self.backend), "render_notes")
+
     def build(self) -> Synth:
         cls = _resolve(self.backend)
         return cls(self.space, sample_rate=self.sample_rate, **dict(self.options))  # type: ignore[no-any-return]

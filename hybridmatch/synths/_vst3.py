@@ -13,7 +13,8 @@ Contract details that matter for matching:
   every name in the space is checked against ``plugin.parameters`` when the synth is built.
 - A render sends note-on at 0 and note-off at ``duration``, then flushes: all-sound-off and
   all-notes-off, a short silent block, and ``reset()``. The next render therefore starts from the same
-  state whatever the previous patch was (tests render A, B, A and compare the two A renders).
+  state whatever the previous patch was (tests render A, B, A and compare the two A renders). A phrase
+  (``render_notes``) is one render too: its notes as one MIDI sequence.
 - Silence costs nothing extra. pedalboard waits up to ``initialization_timeout`` seconds after every
   reset for an instrument to make sound (for plugins that load in the background), so with its
   default of 10 s a silent patch (a level at 0, a closed filter, an off switch) costs 10 s a render and
@@ -42,7 +43,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,14 +155,31 @@ class Vst3Synth:
             raise SynthError(f"{self.path.name} rejected the preset {path}: {exc}") from None
         return self._play(plugin, [], note=note, duration=duration, seconds=seconds)
 
+    def render_notes(self, values: Mapping[str, Native], notes: Sequence[Any], *, seconds: float) -> np.ndarray:
+        """``notes`` (:class:`~hybridmatch.phrase.Note`) played as one MIDI sequence, so the plugin's
+        own voice allocation, glide and voice stealing are heard: ``(channels, n)`` of ``seconds``."""
+        self._apply(values)
+        audio = self._sequence(self._plugin, self._voice_messages(values), [(n.pitch, n.onset, n.duration, n.velocity) for n in notes],
+                               seconds=seconds)
+        self._flush()
+        return audio
+
     def _play(self, plugin: Any, before: list[tuple[bytes, float]], *, note: int, duration: float, seconds: float,
               velocity: int | None = None) -> np.ndarray:
         """One note (after the ``before`` messages and the preroll), with the preroll cut off."""
-        vel = max(1, min(self.velocity if velocity is None else int(velocity), 127))
+        return self._sequence(plugin, before, [(note, 0.0, duration, velocity)], seconds=seconds)
+
+    def _sequence(self, plugin: Any, before: list[tuple[bytes, float]], notes: list[tuple[int, float, float, int | None]], *,
+                  seconds: float) -> np.ndarray:
+        """``(pitch, onset, held, velocity)`` notes after the ``before`` messages and the preroll, the preroll cut off."""
         # whole blocks, so the note starts on a block boundary as it does without preroll (Dexed, for
         # one, starts notes on its own 64-sample grid)
         start = math.ceil(self.preroll * self.sample_rate / self.buffer_size) * self.buffer_size / self.sample_rate
-        midi = [*before, (bytes([0x90, note, vel]), start), (bytes([0x80, note, 0]), start + max(0.0, min(duration, seconds)))]
+        midi = list(before)
+        for pitch, onset, held, velocity in notes:
+            vel = max(1, min(self.velocity if velocity is None else int(velocity), 127))
+            midi += [(bytes([0x90, pitch, vel]), start + onset), (bytes([0x80, pitch, 0]), start + onset + max(0.0, min(held, seconds - onset)))]
+        midi.sort(key=lambda m: m[1])  # stable: the voice messages stay first
         audio = plugin(midi, duration=start + seconds, sample_rate=self.sample_rate, num_channels=self.channels,
                        buffer_size=self.buffer_size, reset=True)
         cut = int(round(start * self.sample_rate))
