@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from markdown_out import emit
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from hybridmatch._io import atomic_write  # noqa: E402
 
 COLUMNS = ("total", "analysis", "first render", "search")
 
@@ -89,10 +88,7 @@ def main() -> None:
             f"`python scripts/ab_run.py {args.a} {args.b} --pairs {args.pairs} --budget {args.budget} --workers {args.workers} --synth {args.synth}`: "
             f"`hybridmatch run` ({args.synth}, the default strategy, {args.budget} renders, {args.workers} workers) on a 1.5 s render of prior "
             f"patch {args.seed}, the commits taking turns. Seconds from launch; `analysis` and `search` are results.json's phases.", ""]
-    text = "\n".join([*head, *table(revs, runs), ""])
-    print(text)
-    if args.out is not None:
-        atomic_write(args.out, text.encode())
+    emit([*head, *table(revs, runs)], args.out)
 
 
 if __name__ == "__main__":

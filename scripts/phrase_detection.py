@@ -13,8 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from markdown_out import emit
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hybridmatch._io import atomic_write  # noqa: E402
 from hybridmatch.audio import find_audio, load_audio  # noqa: E402
 from hybridmatch.phrase import note_name  # noqa: E402
 from hybridmatch.recording import analyse_recording  # noqa: E402
@@ -49,10 +50,7 @@ def main() -> None:
         lines.append(f"| `{folder}` | {len(files)} | {len(phrases)} | {per:.2f} |")
         found += [f"- `{folder.name}/{p}`" for p in phrases]
     lines += ["", *(["Read as phrases:", "", *found] if found else ["No file was read as a phrase."]), ""]
-    text = "\n".join(lines)
-    print(text)
-    if args.out is not None:
-        atomic_write(args.out, text.encode())
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

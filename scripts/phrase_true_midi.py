@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from markdown_out import emit
 from transcription_accuracy import score as f1_of  # mir_eval's note F1, 50 ms onsets, exact semitone
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hybridmatch import match  # noqa: E402
-from hybridmatch._io import atomic_write  # noqa: E402
 from hybridmatch.catalog import resolve_synth  # noqa: E402
 from hybridmatch.objectives import TargetFeatures, score  # noqa: E402
 from hybridmatch.phrase import Note, read_midi, render_phrase  # noqa: E402
@@ -66,10 +66,7 @@ def main() -> None:
     ratios = [r["mss true"] / r["mss transcribed"] for r in rows.values()]
     lines += ["", f"The true notes score no worse (MSS) on {no_worse} of {len(rows)} phrases; the median ratio true / transcription is "
               f"{np.median(ratios):.3f}.", ""]
-    text = "\n".join(lines)
-    print(text)
-    if args.out is not None:
-        atomic_write(args.out, text.encode())
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

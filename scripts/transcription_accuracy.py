@@ -18,9 +18,9 @@ from pathlib import Path
 
 import mir_eval
 import numpy as np
+from markdown_out import emit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hybridmatch._io import atomic_write  # noqa: E402
 from hybridmatch.audio import load_audio  # noqa: E402
 from hybridmatch.phrase import Note, note_name, read_midi  # noqa: E402
 from hybridmatch.transcribe import transcribe  # noqa: E402
@@ -87,10 +87,7 @@ def main() -> None:
         detail += rows
     if detail:
         lines += ["", "| phrase | played | found | F1 | transposed F1 | onset F1 |", "|---|---|---|---:|---:|---:|", *detail]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        atomic_write(args.out, text.encode())
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":
