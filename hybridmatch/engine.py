@@ -249,9 +249,8 @@ def _scores(verified: Mapping[str, float]) -> dict[str, Any]:
 
 def _write_returned(out: Path, target: Target, spec: SynthSpec, archive: Archive, returned: _Returned) -> dict[str, Any]:
     """Writes each returned recipe's preset and render (and a bank of them all, and a phrase's
-    ``notes.mid``); their results rows, each
-    with its Pareto front among the recipes, and how many recipes came back and how many are within
-    ``NEAR_BEST`` of the first one's MSS (``near_best``)."""
+    ``notes.mid``); their results rows, each with its Pareto front among the recipes, and how many
+    recipes came back and how many are within ``NEAR_BEST`` of the first one's MSS (``near_best``)."""
     write_wav(out / "renders" / "target.wav", target.audio, spec.sample_rate)
     if target.phrase:
         write_midi(target.phrase, out / "notes.mid")
@@ -347,7 +346,7 @@ def _choose_analysis(target: Target, job: RenderJob, strategy: Strategy, pool: R
     duration_free = "length" in refine and target.duration_source != "given" and not target.phrase
     cost = refine_cost(note_free, duration_free)
     if target.phrase:
-        analysis: dict[str, Any] = {"refined": False, "reason": "a phrase: its notes are the transcription's"}
+        analysis: dict[str, Any] = {"refined": False, "reason": "a phrase: its notes are given or transcribed, not probed"}
     elif not cost:
         analysis = {"refined": False, "reason": "off (--refine off)" if refine == "off" else f"{refine} given"}
     elif 4 * cost > budget:

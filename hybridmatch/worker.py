@@ -65,7 +65,7 @@ class RenderJob:
         note (``note`` and ``duration``) cut from the target at its onset up to the next note's."""
         if not self.phrase:
             return self
-        cue = next(n for n in self.phrase if n.pitch == self.note and abs(n.duration - self.duration) < 1e-9)
+        cue = min(self.phrase, key=lambda n: (n.pitch != self.note, abs(n.duration - self.duration)))  # the note (note, duration) names
         later = [n.onset for n in self.phrase if n.onset > cue.onset]
         start = int(round(cue.onset * self.spec.sample_rate))
         end = int(round(min(later, default=self.seconds) * self.spec.sample_rate))
