@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Phrase matching against single-note matching on the same patches: prior-sampled patches (Dexed
-# seeds 6200-6209, Vital 7200-7209: outside the held-out protocol's and the training sets') each
+# seeds 6200-6219, Vital 7200-7219: outside the held-out protocol's and the training sets') each
 # playing a random line of 4-8 notes over 2-8 s (`sample --phrase`), and each holding one note, the
 # line's median, for 0.5 s of 1 s (the note `sample --phrase` draws the patch at, so both targets
 # play the same patch). Both folders' targets share names, so scripts/paired.py pairs them:
@@ -16,7 +16,7 @@ case $SYNTH in
   vital) FIRST=7200; STRATEGY=cnf-cma ;;
   *) echo "SYNTH is dexed or vital" >&2; exit 2 ;;
 esac
-SEEDS=${SEEDS:-$(seq $FIRST $((FIRST + 9)))}
+SEEDS=${SEEDS:-$(seq $FIRST $((FIRST + 19)))}
 WORKERS=${WORKERS:-2}
 mkdir -p $P/targets-$SYNTH-phrases $P/targets-$SYNTH-notes
 for s in $SEEDS; do
