@@ -6,7 +6,7 @@
 # play the same patch). Both folders' targets share names, so scripts/paired.py pairs them:
 #   python scripts/paired.py results/phrase-match/dexed-phrases:cnf-latent-sur results/phrase-match/dexed-notes:cnf-latent-sur --metric mss,wmfcc
 # The phrases are matched at their true notes (compare reads each <stem>.mid), with each synth's
-# default strategy at 500 candidates; the transcription is measured on its own (results/transcription).
+# default strategy at 500 candidates, search seeds 0 and 1; the transcription is measured on its own (results/transcription).
 #   SYNTH=vital bash scripts/phrase-match.sh
 set -euo pipefail
 P=results/phrase-match
@@ -18,6 +18,7 @@ case $SYNTH in
 esac
 SEEDS=${SEEDS:-$(seq $FIRST $((FIRST + 19)))}
 WORKERS=${WORKERS:-2}
+RUNS=${RUNS:-2}  # search seeds per target
 mkdir -p $P/targets-$SYNTH-phrases $P/targets-$SYNTH-notes
 for s in $SEEDS; do
   name=${SYNTH:0:1}$s   # d6200, v7200
@@ -28,6 +29,6 @@ for s in $SEEDS; do
     --out $P/targets-$SYNTH-notes/$name.wav > /dev/null
 done
 for kind in phrases notes; do
-  hybridmatch compare --targets $P/targets-$SYNTH-$kind --synth $SYNTH --strategies $STRATEGY --budgets 100,500 --seeds 1 \
+  hybridmatch compare --targets $P/targets-$SYNTH-$kind --synth $SYNTH --strategies $STRATEGY --budgets 100,500 --seeds $RUNS \
     --workers $WORKERS --out $P/$SYNTH-$kind --quiet > /dev/null
 done
