@@ -48,10 +48,11 @@ class RenderJob:
     def seconds(self) -> float:
         return self.target.shape[-1] / self.spec.sample_rate
 
-    @property
+    @functools.cached_property
     def renders_each(self) -> int:
         """Synth renders per candidate: one, or one per distinct note of a phrase, unless the synth
-        plays the phrase as one MIDI sequence (:func:`~hybridmatch.phrase.render_phrase`)."""
+        plays the phrase as one MIDI sequence (:func:`~hybridmatch.phrase.render_phrase`). Cached:
+        the watchdog's ``timeout`` asks for it on every render."""
         return len(note_groups(self.phrase)) if self.phrase and not self.spec.plays_sequences else 1
 
     def play(self, synth: Any, values: Mapping[str, Any]) -> np.ndarray:

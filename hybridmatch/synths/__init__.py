@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import ConfigError, SynthError
 from ..space import Native, ParamSpace
 
-__all__ = ["Synth", "SynthSpec", "register", "registered", "PRESET_EXT"]
+__all__ = ["Synth", "SynthSpec", "register", "registered", "PRESET_EXT", "midi_velocity"]
 
 
 @runtime_checkable
@@ -81,6 +81,11 @@ def _resolve(name: str) -> type:
         raise SynthError(f"synth {name!r} needs a package that is not installed: {exc}") from None
     except AttributeError:
         raise ConfigError(f"synth {name!r}: {target} does not exist") from None
+
+
+def midi_velocity(velocity: float) -> int:
+    """A note's velocity as MIDI has it: a whole number from 1 to 127."""
+    return min(max(int(velocity), 1), 127)
 
 
 DEFAULT_TIMEOUT = 30.0  # seconds; a hung render kills its worker and is recorded as failed

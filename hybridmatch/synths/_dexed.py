@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ConfigError, SynthError
 from ..space import Native, ParamSpace
+from . import midi_velocity
 
 VOICE_HEADER = bytes([0xF0, 0x43, 0x00, 0x00, 0x01, 0x1B])
 _OP_ARRAYS = {"op_env_rates": "env_rate", "op_env_levels": "env_level"}
@@ -134,7 +135,7 @@ class DexedSynth:
 
     def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float, velocity: int | None = None) -> np.ndarray:
         self._synth.load_patch(self.voice.patch(values))
-        level = self.velocity if velocity is None else min(max(int(velocity), 1), 127)
+        level = self.velocity if velocity is None else midi_velocity(velocity)
         audio = self._synth.render(int(note), level, float(duration), float(seconds))
         return np.asarray(audio, dtype=np.float32)[None]
 

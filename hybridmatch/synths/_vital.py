@@ -41,6 +41,7 @@ import numpy as np
 
 from ..errors import ConfigError, SynthError
 from ..space import Native, ParamSpace
+from . import midi_velocity
 
 WAVE_SIZE = 2048
 PRE_ROLL = 0.3  # seconds of silence rendered before each note (smoothing settles; measured)
@@ -145,7 +146,7 @@ class VitalSynth:
     def render(self, values: Mapping[str, Native], *, note: int, duration: float, seconds: float, velocity: int | None = None) -> np.ndarray:
         self._apply(values)
         self._synth.render(int(note), 0.0, 0.0, PRE_ROLL)  # let parameter smoothing settle
-        level = self.velocity if velocity is None else min(max(int(velocity), 1), 127) / 127.0  # vita takes velocity in [0, 1]
+        level = self.velocity if velocity is None else midi_velocity(velocity) / 127.0  # vita takes velocity in [0, 1]
         audio = self._synth.render(int(note), level, float(duration), float(seconds))
         return np.asarray(audio, dtype=np.float32)
 

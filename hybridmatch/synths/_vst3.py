@@ -51,6 +51,7 @@ import numpy as np
 
 from ..errors import ConfigError, SynthError
 from ..space import Native, ParamSpace
+from . import midi_velocity
 
 __all__ = ["Vst3Synth", "describe", "load_plugin"]
 
@@ -177,7 +178,7 @@ class Vst3Synth:
         start = math.ceil(self.preroll * self.sample_rate / self.buffer_size) * self.buffer_size / self.sample_rate
         midi = list(before)
         for pitch, onset, held, velocity in notes:
-            vel = max(1, min(self.velocity if velocity is None else int(velocity), 127))
+            vel = midi_velocity(self.velocity if velocity is None else velocity)
             midi += [(bytes([0x90, pitch, vel]), start + onset), (bytes([0x80, pitch, 0]), start + onset + max(0.0, min(held, seconds - onset)))]
         midi.sort(key=lambda m: m[1])  # stable: the voice messages stay first
         audio = plugin(midi, duration=start + seconds, sample_rate=self.sample_rate, num_channels=self.channels,
