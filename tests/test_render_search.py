@@ -343,6 +343,8 @@ def test_a_latent_search_walks_the_flows_noise_from_its_best_sample(toy_job):
     ({"name": "cma", "race": 2.5}, "cnf", "race must be a whole number"),
     ({"name": "cma", "hold": 1.5}, "cnf", "hold must be a probability"),
     ({"name": "cma", "options": 3}, "cnf", "options must be a table"),
+    ({"name": "cma", "screen": 0}, "cnf", "screen must be a whole number >= 1"),
+    ({"name": "cma", "screen": 2.5}, "cnf", "screen must be a whole number >= 1"),
     ({"name": "annealing"}, "cnf", "name must be a registered optimizer"),
     ({"name": "none", "latent": 0.2}, "cnf", "needs proposer 'cnf' and an optimizer"),
     ({"name": "cma", "latent": 0.2}, "random", "needs proposer 'cnf' and an optimizer"),
@@ -487,3 +489,50 @@ def test_a_deadline_ends_the_search_in_time_for_the_verify_pass(toy_job, tmp_pat
     assert soon.budget(archive, 10**6) == pytest.approx(11 + (60.0 - 16.4) / 0.2, abs=2) and soon.budget(archive, 50) == 50
     with pytest.raises(ConfigError, match="--time must be a positive number"):
         Deadline.start(float("nan"))
+
+
+def test_a_screened_search_renders_what_the_surrogate_ranks_first(toy_job):
+    """``[optimizer] screen``: of the candidates the optimizer asks for each render, the one the
+    surrogate predicts nearest the target is rendered. The same seed with and without the screen
+    starts from the same proposals, and the screened search's candidates are predicted nearer."""
+    import dataclasses
+
+    from hybridmatch.ml.proposer import load_surrogate
+
+    base = Strategy.from_dict({"name": "s", "proposer": {"name": "random", "n": 8}, "optimizer": {"name": "cma", "options": {"popsize": 4}}})
+    units = {}
+    for k in (1, 6):
+        strategy = dataclasses.replace(base, optimizer=dataclasses.replace(base.optimizer, screen=k))
+        archive = Archive(None)
+        search(toy_job, strategy, RenderPool(1, backend="sequential"), archive, budget=8 + 40, seed=5, batch=4)
+        units[k] = np.array([e.unit for e in archive.entries])
+    np.testing.assert_array_equal(units[1][:8], units[6][:8])
+    score = load_surrogate(toy_job.spec.space, True).scorer(toy_job.target, toy_job.spec.sample_rate, toy_job.note, toy_job.duration)
+    assert np.median(score(units[6][8:])) < np.median(score(units[1][8:]))
+
+
+def test_the_screen_keeps_the_lowest_scored_of_its_asks():
+    from hybridmatch.search._screen import Screen
+
+    class Asks:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def ask(self) -> int:
+            self.n += 1
+            return self.n
+
+    points = {1: 0.5, 2: 0.1, 3: 0.9}  # candidate -> its one coordinate
+    screen = Screen(3, lambda units: np.abs(units[:, 0] - 0.15), lambda cands: np.array([[points[c]] for c in cands]))
+    optimizer = Asks()
+    cand, unit = screen.ask(optimizer)
+    assert (cand, unit.tolist(), optimizer.n) == (2, [0.1], 3)
+
+
+def test_a_screen_needs_a_surrogate_for_the_space(toy_spec):
+    from hybridmatch.errors import ConfigError
+
+    other = ParamSpace.from_dict({**toy_spec.space.to_dict(), "name": "toy-unshipped"})
+    strategy = Strategy.from_dict({"name": "s", "proposer": {"name": "random", "n": 8}, "optimizer": {"name": "cma", "screen": 3}})
+    with pytest.raises(ConfigError, match="no surrogate checkpoint for config 'toy-unshipped'"):
+        strategy.check(other)

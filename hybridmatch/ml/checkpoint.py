@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,22 @@ class Checkpoint:
 
     def score(self, audio: np.ndarray, sample_rate: int, note: float, duration: float, units: np.ndarray) -> np.ndarray:
         """A surrogate's predicted distance of each patch (unit vectors (n, d)) from the target; lower is nearer."""
+        return self.scorer(audio, sample_rate, note, duration)(units)
+
+    def scorer(self, audio: np.ndarray, sample_rate: int, note: float, duration: float) -> Callable[[np.ndarray], np.ndarray]:
+        """:meth:`score` for one target, its log-mel computed once: for a search that scores a few
+        candidates at a time."""
         if not isinstance(self.model, Surrogate):
             raise ConfigError(f"a {self.kind} checkpoint cannot score patches; a surrogate checkpoint (train --model surrogate) can")
+        model = self.model
         mel, sc = self._conditioning(audio, sample_rate, note, duration)
-        x = torch.from_numpy(2.0 * self.space.to_model(np.atleast_2d(units).astype(np.float64)) - 1.0).float()
-        with torch.inference_mode():  # in chunks: a 500-render cnf-only run scores 4000 draws
-            return torch.cat([self.model.score(chunk, mel, sc) for chunk in x.split(1024)]).double().numpy()
+
+        def score(units: np.ndarray) -> np.ndarray:
+            x = torch.from_numpy(2.0 * self.space.to_model(np.atleast_2d(units).astype(np.float64)) - 1.0).float()
+            with torch.inference_mode():  # in chunks: a 500-render cnf-only run scores 4000 draws
+                return torch.cat([model.score(chunk, mel, sc) for chunk in x.split(1024)]).double().numpy()
+
+        return score
 
     def latent(self, audio: np.ndarray, sample_rate: int, note: float, duration: float, *, steps: int = 16, guidance: float = 2.0) -> Latent:
         """The flow's noise space for one target (``Latent``); a regression head has none."""

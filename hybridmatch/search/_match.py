@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from ..render import Evaluation, RenderJob, RenderPool
 from ._archive import Archive
 from ._optimizers import make_optimizer
+from ._screen import Screen, make_screen
 from ._strategy import Strategy, propose
 
 __all__ = ["Deadline", "SearchResult", "search"]
@@ -108,6 +109,7 @@ def _tell_proposals(optimizer: Any, values: list[Any], losses: np.ndarray, hold:
 
 ROUND = 8
 DRAW = 1024  # proposals drawn (and ranked by a surrogate, when the proposer has one) at a time
+LATENT_GROUP = 4  # a latent search's candidates decoded per flow call: one Dexed decode (42 ms) costs two renders, four cost about one
 SIGMA = 0.25  # the unit-space step scale of ParamSpace.to_nevergrad, before the optimizer's own scale
 
 
@@ -251,15 +253,31 @@ def search(
             budget = deadline.budget(archive, budget)
         if strategy.optimizer.name != "none" and len(archive) < budget:
             optimizers, mode_best = _modes(space, strategy, seeds, budget - len(archive), batch, rng)
-            _optimize(job, strategy, pool, archive, optimizers, _Race(len(optimizers), strategy.optimizer.race, mode_best), seeds.latent,
+            _optimize(job, strategy, pool, archive, optimizers, _Race(len(optimizers), strategy.optimizer.race, mode_best), _screen(job, strategy, seeds.latent),
+                      label=f"{strategy.optimizer.name}:latent" if seeds.latent is not None else strategy.optimizer.name,
                       budget=budget, batch=batch, on_batch=on_batch, deadline=deadline)
     except KeyboardInterrupt:
         return SearchResult(archive, True, time.perf_counter() - t0)
     return SearchResult(archive, False, time.perf_counter() - t0)
 
 
-def _optimize(job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, optimizers: list[Any], race: _Race, latent: Any, *,
-              budget: int, batch: int, on_batch: Callable[[Archive], None] | None, deadline: Deadline | None) -> None:
+def _screen(job: RenderJob, strategy: Strategy, latent: Any) -> Screen:
+    """What turns the optimizers' asks into renders: each candidate decoded into a patch (by the flow
+    for a latent search, LATENT_GROUP renders' worth at a time), screened by the surrogate when the
+    strategy asks for it."""
+    space = job.spec.space
+    if latent is None:
+        def decode(cands: list[Any]) -> np.ndarray:
+            return np.array([space.from_nevergrad(c.value) for c in cands])
+    else:
+        def decode(cands: list[Any]) -> np.ndarray:
+            return latent.decode(np.array([c.value for c in cands]))  # type: ignore[no-any-return]
+    return make_screen(strategy.optimizer.screen, job, strategy.proposer.options.get("surrogate", True), decode,
+                       group=1 if latent is None else LATENT_GROUP)
+
+
+def _optimize(job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, optimizers: list[Any], race: _Race, screen: Screen, *,
+              label: str, budget: int, batch: int, on_batch: Callable[[Archive], None] | None, deadline: Deadline | None) -> None:
     """Asks and tells until the archive holds ``budget`` renders or the deadline nears.
 
     ``batch`` candidates are in flight at once; each time the oldest is told, the next one is asked,
@@ -267,17 +285,15 @@ def _optimize(job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Arc
     (the stream returns results in the order they were asked), so a seed gives the same search on
     any number of workers. Told candidates reach the archive in that order, whenever the next score
     is not in yet (and at least every ``batch``), so a killed run loses only what is in flight."""
-    space = job.spec.space
-    label = f"{strategy.optimizer.name}:latent" if latent is not None else strategy.optimizer.name
     flight: deque[tuple[int, Any]] = deque()
     told: list[tuple[int, Evaluation]] = []
-    with pool.stream(job) as stream, _one_thread():
+    with pool.stream(job) as stream, _one_thread(), screen.told():
         try:
             while True:
                 while len(flight) < batch and len(archive) + len(told) + len(flight) < budget and not _late(deadline, archive):
                     mode = race.next(1)[0]
-                    cand = optimizers[mode].ask()
-                    stream.submit(space.from_nevergrad(cand.value) if latent is None else latent.decode(np.array([cand.value]))[0])
+                    cand, unit = screen.ask(optimizers[mode])
+                    stream.submit(unit)
                     flight.append((mode, cand))
                 if not flight:
                     return

@@ -45,13 +45,16 @@ class OptimizerSpec:
     modes: after ``race`` renders each, only the best mode so far goes on with the rest of the
     budget. ``latent`` > 0 searches the flow's starting noise instead of the patch space, with that
     step: every candidate is decoded by the flow, conditioned on the target, into a patch (needs
-    proposer ``cnf``)."""
+    proposer ``cnf``). ``screen`` > 1 asks that many candidates per render and renders the one a
+    surrogate of the synth predicts nearest the target (``[proposer.options] surrogate``, else the
+    shipped one), so the optimizer learns from screened candidates (``_screen.Screen``)."""
 
     name: str
     modes: int = 1
     hold: float | None = None
     race: int = 0
     latent: float = 0.0
+    screen: int = 1
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -104,6 +107,10 @@ class Strategy:
             from ._optimizers import make_optimizer
 
             make_optimizer(self.optimizer.name, space.to_nevergrad(seed=0), budget=1, num_workers=1, options=dict(self.optimizer.options))
+        if self.optimizer.screen > 1:
+            from ..ml.proposer import load_surrogate
+
+            load_surrogate(space, self.proposer.options.get("surrogate", True))
 
 
 def _is_int(v: Any) -> bool:
@@ -124,6 +131,7 @@ _KEYS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("optimizer", "hold"): (lambda v: _is_number(v) and 0.0 < v < 1.0, "a probability in (0, 1)"),
     ("optimizer", "race"): (lambda v: _is_int(v) and v >= 0, "a whole number of renders >= 0"),
     ("optimizer", "latent"): (lambda v: _is_number(v) and v >= 0.0, "a step size >= 0 in the flow's noise space"),
+    ("optimizer", "screen"): (lambda v: _is_int(v) and v >= 1, "a whole number >= 1 of candidates asked per render"),
     ("optimizer", "options"): (lambda v: isinstance(v, Mapping), "a table"),
 }
 
