@@ -22,3 +22,5 @@ hybridmatch compare --targets $R/targets-vital --synth vital --strategies cnf-cm
 hybridmatch compare --targets $R/targets-dexed --synth dexed --strategies cnf-latent-sur,cnf-latent-sur-screen \
   --budgets 100,200,500 --seeds 2 --workers ${WORKERS:-2} --out $R/dexed --quiet > /dev/null
 python scripts/surrogate_tau.py $R/vital --strategy cnf-cma --targets $R/targets-vital --synth vital --out $R/tau.md > /dev/null
+{ for k in 3 6; do python scripts/paired.py $R/vital:cnf-cma-screen$k $R/vital:cnf-cma --metric mss,wmfcc; echo; done
+  python scripts/paired.py $R/dexed:cnf-latent-sur-screen $R/dexed:cnf-latent-sur --metric mss,wmfcc; } > $R/paired.md
