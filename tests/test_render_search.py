@@ -334,6 +334,24 @@ def test_a_latent_search_walks_the_flows_noise_from_its_best_sample(toy_job):
     assert archives[0.5].origins[n:] == ["cma:latent:0"] * 16
 
 
+def test_a_latent_search_decodes_its_candidates_in_groups(toy_job, monkeypatch):
+    """A flow decodes a batch in about the time of one sample, so a latent search decodes
+    LATENT_GROUP renders' worth of candidates per call rather than one at a time."""
+    import dataclasses
+
+    from hybridmatch.ml.checkpoint import Latent
+    from hybridmatch.search._match import LATENT_GROUP
+
+    calls = []
+    decode = Latent.decode
+    monkeypatch.setattr(Latent, "decode", lambda self, x0: calls.append(len(np.atleast_2d(x0))) or decode(self, x0))
+    latent = load_strategy(ROOT / "strategies" / "cnf-latent.toml")
+    strategy = dataclasses.replace(latent, proposer=dataclasses.replace(latent.proposer, n=8))
+    archive = Archive(None)
+    search(toy_job, strategy, RenderPool(1, backend="sequential"), archive, budget=8 + 16, seed=3, batch=4)
+    assert len(archive) == 24 and calls[1:] == [LATENT_GROUP] * (16 // LATENT_GROUP)
+
+
 @pytest.mark.parametrize("optimizer, proposer, message", [
     ({"name": "cma", "latent": -0.1}, "cnf", "latent must be a step size"),
     ({"name": "cma", "latent": 0.2, "hold": 0.8}, "cnf", "hold shapes patch-space steps"),
