@@ -25,18 +25,19 @@ from markdown_out import emit
 from scipy.stats import kendalltau
 
 from hybridmatch.audio import load_target
-from hybridmatch.catalog import load_synth
+from hybridmatch.catalog import resolve_synth
 from hybridmatch.ml.proposer import load_surrogate
+from hybridmatch.search import Archive
 
 
 def generations(archive: Path, popsize: int) -> tuple[np.ndarray, np.ndarray]:
     """(units, losses) of the busiest search mode's renders, in the order they were told."""
-    rows = [json.loads(line) for line in archive.read_text().splitlines() if line.strip()]
-    searched = [r for r in rows if not r["origin"].startswith(("proposal", "probe"))]
-    mode = Counter(r["origin"] for r in searched).most_common(1)[0][0]
-    kept = [r for r in searched if r["origin"] == mode]
-    n = len(kept) // popsize * popsize
-    return np.array([r["unit"] for r in kept[:n]]), np.array([r["loss"] for r in kept[:n]])
+    entries = Archive.load(archive)
+    searched = [i for i, o in enumerate(entries.origins) if not o.startswith(("proposal", "probe"))]
+    mode = Counter(entries.origins[i] for i in searched).most_common(1)[0][0]
+    kept = [i for i in searched if entries.origins[i] == mode]
+    kept = kept[: len(kept) // popsize * popsize]
+    return np.array([entries.entries[i].unit for i in kept]), entries.losses[kept]
 
 
 def taus(units: np.ndarray, losses: np.ndarray, score: np.ndarray, popsize: int) -> tuple[list[float], list[float]]:
@@ -63,8 +64,7 @@ def main() -> None:
     ap.add_argument("--popsize", type=int, default=12)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    config = args.config or {"vital": "vital-simple"}.get(args.synth, args.synth)
-    spec = load_synth(Path(__file__).resolve().parents[1] / "configs" / "synths" / f"{config}.toml")
+    spec = resolve_synth(args.synth, args.config)
     critic = load_surrogate(spec.space, True)
     lines = ["| run | generations | LQModel tau, median | surrogate tau, median |", "|---|---:|---:|---:|"]
     every: dict[str, list[float]] = {"lq": [], "sur": []}

@@ -272,7 +272,7 @@ def _screen(job: RenderJob, strategy: Strategy, latent: Any) -> Screen:
     else:
         def decode(cands: list[Any]) -> np.ndarray:
             return latent.decode(np.array([c.value for c in cands]))  # type: ignore[no-any-return]
-    return make_screen(strategy.optimizer.screen, job, strategy.proposer.options.get("surrogate", True), decode,
+    return make_screen(strategy.optimizer.screen, job, strategy.surrogate, decode,
                        group=1 if latent is None else LATENT_GROUP)
 
 

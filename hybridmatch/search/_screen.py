@@ -18,11 +18,12 @@ class Screen:
     """Turns an optimizer's asks into patches to render. Of every ``k`` candidates asked, the one whose
     patch ``score`` (a surrogate's predicted distance from the target, lower is nearer) ranks first
     is kept. The others are never told: the optimizer learns only from rendered losses, and its
-    generations are formed of screened candidates (pre-selection). ``decode`` turns candidates into
+    generations are formed of screened candidates (pre-selection); with no ``score``, every ask is
+    rendered. ``decode`` turns candidates into
     the unit vectors that are rendered, ``group`` renders' worth at a time: a flow decodes a batch
     in about the time of one sample, so a latent search asks ahead rather than decode one by one."""
 
-    def __init__(self, k: int, score: Callable[[np.ndarray], np.ndarray], decode: Callable[[list[Any]], np.ndarray], group: int = 1) -> None:
+    def __init__(self, k: int, score: Callable[[np.ndarray], np.ndarray] | None, decode: Callable[[list[Any]], np.ndarray], group: int = 1) -> None:
         self.k = k
         self.score = score
         self.decode = decode
@@ -35,7 +36,7 @@ class Screen:
         if not ready:
             cands = [optimizer.ask() for _ in range(self.k * self.group)]
             units = self.decode(cands)
-            scores = self.score(units) if self.k > 1 else np.zeros(len(units))
+            scores = np.zeros(len(units)) if self.score is None else self.score(units)
             for start in range(0, len(cands), self.k):
                 best = start + int(np.argmin(scores[start : start + self.k]))
                 ready.append((cands[best], units[best]))
@@ -47,7 +48,7 @@ class Screen:
         generation, and when the screen passes it over pycma warns of an "orphaned injected
         solution" on the next tell: screened out by design, so that warning is silenced here."""
         with warnings.catch_warnings():
-            if self.k > 1:
+            if self.score is not None:
                 from cma.evolution_strategy import InjectionWarning
 
                 warnings.simplefilter("ignore", InjectionWarning)
@@ -58,7 +59,7 @@ def make_screen(k: int, job: Any, surrogate: bool | str, decode: Callable[[list[
     """A :class:`Screen` of ``k`` for ``job``'s target (its clearest note, for a phrase), scored by the
     ``surrogate`` checkpoint (True: the shipped one for the job's space). ``k`` = 1 renders every ask."""
     if k <= 1:
-        return Screen(1, lambda units: np.zeros(len(units)), decode, group)
+        return Screen(1, None, decode, group)
     from ..ml.proposer import load_surrogate
 
     alone = job.alone()

@@ -81,6 +81,12 @@ class Strategy:
         strategy._check_combination()
         return strategy
 
+    @property
+    def surrogate(self) -> bool | str:
+        """The surrogate a screen scores with: the proposer's (``[proposer.options] surrogate``),
+        else the shipped one for the config (True)."""
+        return self.proposer.options.get("surrogate", True)  # type: ignore[no-any-return]
+
     def definition(self) -> dict[str, Any]:
         """What a search depends on: the strategy as JSON data, less its name and description."""
         d = dataclasses.asdict(self)
@@ -110,7 +116,7 @@ class Strategy:
         if self.optimizer.screen > 1:
             from ..ml.proposer import load_surrogate
 
-            load_surrogate(space, self.proposer.options.get("surrogate", True))
+            load_surrogate(space, self.surrogate)
 
 
 def _is_int(v: Any) -> bool:
