@@ -53,6 +53,13 @@ def end_workers() -> None:
         executor.shutdown(wait=False, kill_workers=True)
 
 
+def _spent(executor: Any, workers: int) -> bool:
+    """Whether a loky executor can take no more tasks for a pool of ``workers``: a worker died
+    (broken), it was shut down, or it was resized for another pool. loky's own reuse test reads the
+    same flags (``get_reusable_executor``)."""
+    return bool(executor._flags.broken or executor._flags.shutdown or executor._max_workers != workers)
+
+
 def lost_worker_errors(dask: bool) -> tuple[type[BaseException], ...]:
     """What a dead worker looks like: loky's TerminatedWorkerError, and dask's KilledWorker on a cluster."""
     from joblib.externals.loky.process_executor import TerminatedWorkerError
@@ -96,6 +103,7 @@ class RenderPool:
         self.first_render_at: float | None = None  # time.time() when the first scored render began
         self._warming: threading.Thread | None = None
         self._env: dict[str, str] | None = None  # the loky workers' environment (see _executor)
+        self._loky: Any = None  # the executor this pool dispatches to (see _executor)
         self._client: Any = None
         if backend == "dask":
             try:
@@ -147,18 +155,21 @@ class RenderPool:
         """The pool's processes as a ``concurrent.futures`` executor: joblib's reusable loky executor
         with the worker environment joblib's ``Parallel`` gives (BLAS and OpenMP threads limited to
         cores / workers) and a lower CPU priority than this process (:func:`~hybridmatch.worker.yield_to_parent`),
-        or the dask client's. Every loky dispatch asks for it with the same arguments,
-        so the workers (and the synths built in them) live as long as the pool; after a worker died it
-        is a new executor."""
+        or the dask client's. The pool keeps the executor it got, so the workers (and the synths built
+        in them) live as long as the pool, and asks joblib again only once a worker died or another
+        pool took the executor over. Asking on every dispatch would leave one memmapping folder in
+        ``/dev/shm`` per dispatch: each call makes a temporary-folder manager that only exit removes."""
         if self.backend == "dask":
             return self._client.get_executor()
-        from joblib.executor import get_memmapping_executor
+        if self._loky is None or _spent(self._loky, self.workers):
+            from joblib.executor import get_memmapping_executor
 
-        if self._env is None:
-            from joblib._parallel_backends import LokyBackend
+            if self._env is None:
+                from joblib._parallel_backends import LokyBackend
 
-            self._env = LokyBackend()._prepare_worker_env(n_jobs=self.workers)
-        return get_memmapping_executor(self.workers, timeout=300, env=self._env, initializer=yield_to_parent)
+                self._env = LokyBackend()._prepare_worker_env(n_jobs=self.workers)
+            self._loky = get_memmapping_executor(self.workers, timeout=300, env=self._env, initializer=yield_to_parent)
+        return self._loky
 
     def _chunks(self, n: int) -> list[slice]:
         # One candidate per task by default: the executor hands the next task to whichever worker is free,

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import glob
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,25 @@ def test_pool_matches_sequential_in_order(toy_job):
         par = pool.evaluate(toy_job, units)
     assert [e.loss for e in par] == pytest.approx([e.loss for e in seq])
     assert all(e.fingerprint.shape == (48,) for e in par)
+
+
+def _memmapping_folders() -> set[str]:
+    """joblib's temporary folders of this process, in shared memory or the temporary directory."""
+    roots = ["/dev/shm", tempfile.gettempdir()]
+    return {f for root in roots for f in glob.glob(f"{root}/joblib_memmapping_folder_{os.getpid()}_*")}
+
+
+def test_a_pool_leaves_one_temporary_folder_however_many_dispatches(toy_job):
+    units = toy_job.spec.space.sample(np.random.default_rng(0), 4)
+    before = _memmapping_folders()
+    with RenderPool(2) as pool:
+        for _ in range(4):
+            pool.evaluate(toy_job, units)
+        with pool.stream(toy_job) as stream:
+            for unit in units:
+                stream.submit(unit)
+            assert all(stream.next().error is None for _ in units)
+    assert len(_memmapping_folders() - before) <= 1
 
 
 def _job_for(backend: str, toy_job: RenderJob) -> RenderJob:
