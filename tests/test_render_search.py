@@ -468,6 +468,22 @@ def test_run_ranks_its_returned_set_by_fresh_renders_not_by_the_searchs_scores(t
     assert [c["archive_index"] for c in again["candidates"]] == select_recipes(honest.entries, toy_spec.space, keep=4)
 
 
+def test_an_archives_best_is_its_first_lowest_loss_as_written_and_as_read_back(tmp_path):
+    from hybridmatch.render import Evaluation
+
+    losses = np.random.default_rng(4).choice([3.0, 1.0, 2.0, 0.5, 0.5, 4.0], size=40)
+    archive = Archive(tmp_path / "a.jsonl")
+    for start in range(0, 40, 7):
+        archive.extend([Evaluation(np.zeros(2), {"mss": float(x)}, float(x)) for x in losses[start : start + 7]])
+        assert archive.best() is archive.entries[int(np.argmin(losses[: start + 7]))]
+    archive.close()
+    assert Archive.load(tmp_path / "a.jsonl").best().loss == 0.5
+    reopened = Archive(tmp_path / "a.jsonl", append=True)
+    reopened.extend([Evaluation(np.zeros(2), {"mss": 0.1}, 0.1)])
+    assert reopened.best() is reopened.entries[40]
+    reopened.close()
+
+
 def test_an_archive_is_read_one_line_at_a_time_and_a_cut_tail_is_repaired(toy_job, tmp_path):
     """A kill can cut the last line: reading stops before it, and reopening to append truncates it."""
     from hybridmatch.search import read_objectives

@@ -25,13 +25,13 @@ class Archive:
         self.path = Path(path) if path is not None else None
         self.entries: list[Evaluation] = []
         self.origins: list[str] = []
+        self._best = -1  # index of the lowest loss so far (the first of equals), kept as entries arrive
         self._fh: Any = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if append and self.path.exists():
                 for rec in _read_lines(self.path, repair=True):
-                    self.entries.append(Evaluation.from_record(rec))
-                    self.origins.append(str(rec.get("origin", "")))
+                    self._add(Evaluation.from_record(rec), str(rec.get("origin", "")))
             self._fh = open(self.path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
 
     def __len__(self) -> int:
@@ -40,14 +40,18 @@ class Archive:
     def extend(self, evals: Iterable[Evaluation], origin: str = "") -> None:
         lines = []
         for ev in evals:
-            rec = {"i": len(self.entries), "origin": origin, **ev.to_record()}
-            self.entries.append(ev)
-            self.origins.append(origin)
-            lines.append(json.dumps(rec))
+            lines.append(json.dumps({"i": len(self.entries), "origin": origin, **ev.to_record()}))
+            self._add(ev, origin)
         if self._fh is not None and lines:
             self._fh.write("\n".join(lines) + "\n")
             self._fh.flush()
             os.fsync(self._fh.fileno())
+
+    def _add(self, ev: Evaluation, origin: str) -> None:
+        if self._best < 0 or ev.loss < self.entries[self._best].loss:
+            self._best = len(self.entries)
+        self.entries.append(ev)
+        self.origins.append(origin)
 
     def __enter__(self) -> Archive:
         return self
@@ -65,7 +69,11 @@ class Archive:
         return np.array([e.loss for e in self.entries])
 
     def best(self) -> Evaluation:
-        return self.entries[int(np.argmin(self.losses))]
+        """The lowest-loss entry (the first of equals), without a pass over the archive: the progress
+        line asks after every few renders."""
+        if self._best < 0:
+            raise ValueError("an empty archive has no best entry")
+        return self.entries[self._best]
 
     def anytime(self) -> np.ndarray:
         """Index of the best-loss candidate after each render: shape ``(len,)``."""
@@ -80,8 +88,7 @@ class Archive:
         """Reads an archive without opening it for writing."""
         archive = cls(None)
         for rec in _read_lines(Path(path)):
-            archive.entries.append(Evaluation.from_record(rec))
-            archive.origins.append(str(rec.get("origin", "")))
+            archive._add(Evaluation.from_record(rec), str(rec.get("origin", "")))
         return archive
 
 
