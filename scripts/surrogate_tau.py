@@ -32,12 +32,12 @@ from hybridmatch.search import Archive
 
 def generations(archive: Path, popsize: int) -> tuple[np.ndarray, np.ndarray]:
     """(units, losses) of the busiest search mode's renders, in the order they were told."""
-    entries = Archive.load(archive)
-    searched = [i for i, o in enumerate(entries.origins) if not o.startswith(("proposal", "probe"))]
-    mode = Counter(entries.origins[i] for i in searched).most_common(1)[0][0]
-    kept = [i for i in searched if entries.origins[i] == mode]
+    run = Archive.load(archive)
+    searched = [i for i, o in enumerate(run.origins) if not o.startswith(("proposal", "probe"))]
+    mode = Counter(run.origins[i] for i in searched).most_common(1)[0][0]
+    kept = [i for i in searched if run.origins[i] == mode]
     kept = kept[: len(kept) // popsize * popsize]
-    return np.array([entries.entries[i].unit for i in kept]), entries.losses[kept]
+    return np.array([run.entries[i].unit for i in kept]), run.losses[kept]
 
 
 def taus(units: np.ndarray, losses: np.ndarray, score: np.ndarray, popsize: int) -> tuple[list[float], list[float]]:
