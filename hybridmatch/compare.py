@@ -34,7 +34,7 @@ from .objectives import PARETO_KEYS
 from .progress import Progress
 from .recording import load_recording
 from .render import RenderJob, RenderPool
-from .search import NEAR_BEST, Archive, Strategy, returned_set, search
+from .search import NEAR_BEST, Archive, Strategy, canonical_definition, returned_set, search
 
 __all__ = ["compare", "load_compare_target"]
 
@@ -63,7 +63,7 @@ def _check_definition(info: dict[str, Any], strategy: Strategy, done: Path, chec
     ``SynthSpec.key``: the backend, the space (ranges, priors, fixed controls, ``meta`` such as
     Vital's ``stateful``), the sample rate and the options; a change to any of them changes what a
     render sounds like or what a search samples."""
-    if "strategy" in info and info["strategy"] != strategy.definition():
+    if "strategy" in info and canonical_definition(info["strategy"]) != strategy.definition():
         raise ConfigError(f"{done.parent} was run with another definition of strategy {strategy.name!r}; "
                           "use a new --out (or delete those runs) to compare this one")
     if info.get("checkpoint") and info["checkpoint"] != checkpoint:

@@ -22,7 +22,7 @@ import numpy as np
 from ._io import write_json
 from .audio import Target
 from .errors import ConfigError
-from .search import Strategy
+from .search import Strategy, canonical_definition
 from .synths import SynthSpec
 
 __all__ = ["OUTPUTS", "checkpoint_digest", "claim", "job_identity"]
@@ -112,4 +112,8 @@ def _saved(path: Path) -> dict[str, Any] | None:
         saved = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-    return saved if isinstance(saved, dict) else None
+    if not isinstance(saved, dict):
+        return None
+    if isinstance(saved.get("definition"), dict):
+        saved["definition"] = canonical_definition(saved["definition"])
+    return saved

@@ -591,3 +591,29 @@ def test_a_screen_needs_a_surrogate_for_the_space(toy_spec):
     strategy = Strategy.from_dict({"name": "s", "proposer": {"name": "random", "n": 8}, "optimizer": {"name": "cma", "screen": 3}})
     with pytest.raises(ConfigError, match="no surrogate checkpoint for config 'toy-unshipped'"):
         strategy.check(other)
+
+
+def test_a_folder_recorded_before_a_key_existed_resumes_and_a_changed_key_is_refused(toy_spec, tmp_path):
+    """A key added to a strategy table later defaults to the behaviour before it: a job recorded
+    without the key, or with it at its default, is this job; the key at another value is not."""
+    import json
+
+    from hybridmatch.audio import Target
+    from hybridmatch.errors import ConfigError
+    from hybridmatch.identity import claim, job_identity
+
+    audio, _ = sample_patch(toy_spec, seed=5, note=60, duration=0.3, seconds=0.6)
+    target = Target(audio, toy_spec.sample_rate, note=60, duration=0.3, note_source="given", duration_source="given")
+    strategy = Strategy("cma", OptimizerSpec("cma"))
+    identity = job_identity(target, toy_spec, strategy, seed=0, budget=40, refine="length")
+    assert "screen" not in identity["definition"]["optimizer"] and "hold" not in identity["definition"]["optimizer"]
+    for recorded in ({}, {"screen": 1, "hold": None, "race": 0, "latent": 0.0}):
+        folder = tmp_path / str(len(recorded))
+        old = {**identity, "definition": {**identity["definition"], "optimizer": {**identity["definition"]["optimizer"], **recorded}}}
+        claim(folder, old)
+        (folder / "archive.jsonl").write_text("")
+        assert json.loads((folder / "job.json").read_text())["definition"]["optimizer"] == {**identity["definition"]["optimizer"], **recorded}
+        assert claim(folder, identity) is True  # the same job: it resumes
+    screened = job_identity(target, toy_spec, Strategy("cma", OptimizerSpec("cma", screen=2)), seed=0, budget=40, refine="length")
+    with pytest.raises(ConfigError, match="definition differ"):
+        claim(tmp_path / "0", screened)

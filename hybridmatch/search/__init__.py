@@ -6,9 +6,10 @@ from ._optimizers import OPTIMIZERS, make_optimizer, register_optimizer
 from ._pareto import fronts, pareto_ranks
 from ._recipes import NEAR_BEST, near_best, recipe_diff, returned_set, select_recipes
 from ._refine import Refinement, refine_analysis, refine_cost
-from ._strategy import PROPOSERS, OptimizerSpec, ProposerSpec, Strategy, load_strategy, propose
+from ._strategy import PROPOSERS, OptimizerSpec, ProposerSpec, Strategy, canonical_definition, load_strategy, propose
 
 __all__ = [
+    "canonical_definition",
     "Archive",
     "Deadline",
     "SearchResult",

@@ -23,7 +23,7 @@ from ..objectives import DEFAULT_WEIGHTS, PARETO_KEYS
 from ..space import ParamSpace
 from ._optimizers import OPTIMIZERS
 
-__all__ = ["Strategy", "ProposerSpec", "OptimizerSpec", "load_strategy", "PROPOSERS", "propose"]
+__all__ = ["Strategy", "canonical_definition", "ProposerSpec", "OptimizerSpec", "load_strategy", "PROPOSERS", "propose"]
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,12 @@ class Strategy:
         return self.proposer.options.get("surrogate", True)  # type: ignore[no-any-return]
 
     def definition(self) -> dict[str, Any]:
-        """What a search depends on: the strategy as JSON data, less its name and description."""
+        """What a search depends on: the strategy as JSON data, less its name and description, in
+        the form of :func:`canonical_definition`."""
         d = dataclasses.asdict(self)
         for key in ("name", "description"):
             d.pop(key)
-        return json.loads(json.dumps(d))  # type: ignore[no-any-return]
+        return canonical_definition(json.loads(json.dumps(d)))
 
     def _check_combination(self) -> None:
         opt, prop = self.optimizer, self.proposer
@@ -117,6 +118,24 @@ class Strategy:
             from ..ml.proposer import load_surrogate
 
             load_surrogate(space, self.surrogate)
+
+
+def _defaults(spec: type) -> dict[str, Any]:
+    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc, operator]
+            for f in dataclasses.fields(spec) if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+
+
+def canonical_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded definition without the keys of ``[optimizer]`` and ``[proposer]`` that hold their
+    default. A key added to a table later defaults to the behaviour before it, so a run recorded
+    before the key existed and one recorded with it at its default are the same search, and
+    resuming or comparing either under today's strategy continues it."""
+    out = dict(definition)
+    for table, spec in (("optimizer", OptimizerSpec), ("proposer", ProposerSpec)):
+        if isinstance(out.get(table), Mapping):
+            defaults = _defaults(spec)
+            out[table] = {k: v for k, v in out[table].items() if k not in defaults or v != defaults[k]}
+    return out
 
 
 def _is_int(v: Any) -> bool:
