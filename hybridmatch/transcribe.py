@@ -44,7 +44,7 @@ def transcribe(audio: np.ndarray, sample_rate: int) -> list[Note]:
     midi = _pitch_track(y)
     db = 20.0 * np.log10(np.maximum(frame_rms(y, 2 * HOP, HOP), 1e-9))[: len(midi)]
     starts = _note_starts(y, midi, db)
-    ends = [*starts[1:], len(midi)]
+    ends = [*starts[1:], len(midi)][: len(starts)]  # none when nothing starts (no attack, no pitch)
     found = [_note(y, midi, a, b) for a, b in zip(starts, ends, strict=True)]
     return _with_velocities(_joined_repeats([f for f in found if f is not None], db))
 

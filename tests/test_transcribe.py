@@ -86,6 +86,8 @@ def test_a_quieter_note_plays_at_a_lower_velocity():
 def test_noise_holds_no_notes():
     audio = np.random.default_rng(0).normal(0, 0.1, 2 * SR).astype(np.float32)
     assert transcribe(audio, SR) == []
+    fading = audio * np.linspace(1, 0, audio.size, dtype=np.float32)  # no attack and no pitch: nothing starts at all
+    assert transcribe(fading, SR) == [] and transcribe(np.zeros(SR, np.float32), SR) == []
 
 
 def test_notes_survive_a_midi_file(tmp_path):
