@@ -43,6 +43,8 @@ class Target:
     note_source / duration_source: ``"estimated"``, ``"given"`` or ``"fallback"``.
     phrase: the notes of a recording of several notes (:mod:`hybridmatch.recording`), each candidate
     plays them all; ``note`` and ``duration`` are then its clearest note's. Empty for one note.
+    single: for ``--notes auto``, the same recording read as one note: probe renders choose between
+    this phrase and it before the search (:func:`hybridmatch.search.choose_reading`). None otherwise.
     """
 
     audio: np.ndarray
@@ -53,6 +55,7 @@ class Target:
     note_source: str = "estimated"
     duration_source: str = "estimated"
     phrase: tuple[Note, ...] = ()
+    single: Target | None = None
 
     @property
     def seconds(self) -> float:

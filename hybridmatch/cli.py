@@ -49,7 +49,7 @@ def _match_options(out_help: str) -> Callable[[Callable[..., Any]], Callable[...
         click.option("--duration", default="auto", help="note-on seconds, or auto"),
         click.option("--notes", default="one", show_default=True,
                      help="one: a single note; phrase: transcribe the recording and match every patch playing its notes; "
-                          "auto: a phrase when the transcription finds two notes or more; or a MIDI file of the notes played"),
+                          "auto: transcribe, and where it finds two notes or more let probe renders choose phrase or one note; or a MIDI file of the notes played"),
         click.option("--refine", type=click.Choice(["length", "note+length", "note", "off"]), default="length", show_default=True,
                      help="what to re-check by rendering probes when it was estimated: the held length (x0.7, x0.85, x1.2), "
                           "the note (an octave either way), both, or nothing; at most a quarter of the budget, skipped below it"),

@@ -22,7 +22,6 @@ Example
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ from .errors import ConfigError, Interrupted
 from .identity import claim, job_identity
 from .objectives import PARETO_KEYS
 from .phrase import write_midi
+from .probing import choose_analysis
 from .render import RenderJob, RenderPool
 from .search import (
     Archive,
@@ -46,8 +46,6 @@ from .search import (
     near_best,
     pareto_ranks,
     recipe_diff,
-    refine_analysis,
-    refine_cost,
     search,
     select_recipes,
 )
@@ -109,7 +107,7 @@ def run_match(
     job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights), target.phrase)
     stamps = {"started": started if started is not None else time.time(), "run": time.time()}
     with Archive(out / "archive.jsonl", append=resume) as archive:
-        job, analysis, interrupted = _analyse_and_search(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine,
+        target, job, analysis, interrupted = _analyse_and_search(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine,
                                                          resume=resume, on_progress=on_progress,
                                                          deadline=_for_search(deadline, keep, pool.workers), stamps=stamps)
     returned, ref_scores, stopped, skipped = _verify_and_reference(job, pool, archive, keep, reference)
@@ -182,20 +180,21 @@ def _check_options(budget: int, keep: int, refine: str) -> None:
 
 def _analyse_and_search(target: Target, job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, out: Path, *, budget: int,
                         seed: int, refine: str, resume: bool, on_progress: Callable[[Archive], None] | None,
-                        deadline: Deadline | None, stamps: dict[str, float]) -> tuple[RenderJob, dict[str, Any], bool]:
-    """The job searched under, the ``analysis`` record, and whether Ctrl-C stopped the search;
-    ``stamps`` gets the times the probes and the search ended."""
+                        deadline: Deadline | None, stamps: dict[str, float]) -> tuple[Target, RenderJob, dict[str, Any], bool]:
+    """The target and job searched under (:func:`~hybridmatch.probing.choose_analysis`), the
+    ``analysis`` record, and whether Ctrl-C stopped the search; ``stamps`` gets the times the probes
+    and the search ended."""
     pool.first_render_at = None  # this match's first render (a batch shares its pool between targets)
     try:
-        job, analysis = _choose_analysis(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine, resume=resume)
+        target, job, analysis = choose_analysis(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine, resume=resume)
     except KeyboardInterrupt:  # stopped while probing: write what there is (nothing is searched)
         stamps["probed"] = stamps["searched"] = time.time()
-        return job, {"refined": False, "reason": "interrupted while probing"}, True
+        return target, job, {"refined": False, "reason": "interrupted while probing"}, True
     stamps["probed"] = time.time()
     result: SearchResult = search(job, strategy, pool, archive, budget=budget - analysis.get("spent", 0), seed=seed, on_batch=on_progress,
                                   deadline=deadline)
     stamps["searched"] = time.time()
-    return job, analysis, result.interrupted
+    return target, job, analysis, result.interrupted
 
 
 def _verify_and_reference(job: RenderJob, pool: RenderPool, archive: Archive, keep: int,
@@ -327,41 +326,3 @@ def _phrase_record(target: Target, job: RenderJob, candidates: int) -> dict[str,
             "synth_renders": job.renders_each * candidates,
             "notes": [{"onset": round(n.onset, 4), "pitch": n.pitch, "duration": round(n.duration, 4), "velocity": n.velocity}
                       for n in target.phrase]}
-
-
-def _choose_analysis(target: Target, job: RenderJob, strategy: Strategy, pool: RenderPool, archive: Archive, out: Path, *,
-                     budget: int, seed: int, refine: str, resume: bool) -> tuple[RenderJob, dict[str, Any]]:
-    """The job to search under and the ``analysis`` record of results.json (see :func:`run_match`).
-
-    Refines only what was estimated, and only when the probes cost at most a quarter of the budget.
-    A resumed run reuses the choice in ``analysis.json``: its archive was rendered under it."""
-    path = out / "analysis.json"
-    if resume and len(archive):
-        if path.exists():
-            saved = json.loads(path.read_text())
-            saved.pop("job", None)  # results.json has it at the top
-            return replace(job, note=int(saved["chosen"]["note"]), duration=float(saved["chosen"]["duration"])), saved
-        return job, {"refined": False, "reason": "resumed an archive searched under this analysis"}
-    note_free = "note" in refine and target.note_source != "given" and not target.phrase
-    duration_free = "length" in refine and target.duration_source != "given" and not target.phrase
-    cost = refine_cost(note_free, duration_free)
-    if target.phrase:
-        analysis: dict[str, Any] = {"refined": False, "reason": "a phrase: its notes are given or transcribed, not probed"}
-    elif not cost:
-        analysis = {"refined": False, "reason": "off (--refine off)" if refine == "off" else f"{refine} given"}
-    elif 4 * cost > budget:
-        analysis = {"refined": False, "reason": f"budget {budget} < {4 * cost} (4 x the {cost} probe renders)"}
-    else:
-        probes = Archive(out / "probes.jsonl")  # every probe render, under its own hypothesis (origin)
-        try:
-            found = refine_analysis(job, strategy, pool, seed=seed, note_free=note_free, duration_free=duration_free,
-                                    on_trial=lambda j, evals: probes.extend(evals, origin=f"note {j.note}, held {j.duration:g} s"))
-        finally:
-            probes.close()
-        analysis = {"refined": True, "note_free": note_free, "duration_free": duration_free, **found.summary((job.note, job.duration))}
-        job = found.job
-    analysis["chosen"] = {"note": job.note, "duration": job.duration}  # what a resumed run searches under
-    write_json(path, {**analysis, "job": json.loads((out / "job.json").read_text())})  # before the archive gets renders made under it
-    if analysis["refined"]:
-        archive.extend(found.valid, origin=f"probe:{strategy.proposer.name}")
-    return job, analysis

@@ -2,7 +2,7 @@
 
 A run writes ``job.json`` into its folder before anything else: the target (a hash of its audio and
 the note and length it was given, or ``auto``), the synth (backend, config name and a hash of the
-space, sample rate and options), a phrase's notes, the strategy as data with the hash of any checkpoint it samples
+space, sample rate and options), a phrase's notes (and whether probes may read it as one note), the strategy as data with the hash of any checkpoint it samples
 from, the seed, the budget (and ``--time``) and what ``--refine`` may re-choose. A later run into the same folder
 continues only that job (its archived renders count and seed the search); any other job is refused
 with one line, or, with ``force``, the folder's own files are removed first so none is left stale."""
@@ -76,6 +76,7 @@ def job_identity(target: Target, spec: SynthSpec, strategy: Strategy, *, seed: i
         "time": time_limit,  # run --time: seconds for the whole run (then renders are not reproducible)
         "refine": refine,
         **({"phrase": [[n.onset, n.pitch, n.duration, n.velocity] for n in target.phrase]} if target.phrase else {}),
+        **({"reading": "auto"} if target.single is not None else {}),  # probes choose phrase or one note (analysis.json)
     }
 
 

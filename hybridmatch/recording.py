@@ -3,10 +3,11 @@
 ``notes`` says which:
 
 - ``"one"`` (the default): one note, as :func:`hybridmatch.audio.analyse` reads it;
-- ``"auto"``: the recording is transcribed (:func:`hybridmatch.transcribe.transcribe`); two notes or
-  more make it a phrase, anything else is matched as one note. Not the default: the transcription
-  reads many single synth notes as several (a pitch envelope, an LFO, a release that bends): 34 of
-  the 62 single notes of the committed target sets (results/transcription/detection.md);
+- ``"auto"``: the recording is transcribed (:func:`hybridmatch.transcribe.transcribe`); fewer than two
+  notes make it one note. Two or more make it a phrase that also carries its reading as one note
+  (``Target.single``): the transcription reads many single synth notes as several (a pitch envelope,
+  an LFO, a release that bends), so probe renders of the synth choose between the two readings
+  before the search (:func:`hybridmatch.search.choose_reading`);
 - ``"phrase"``: a phrase, however many notes the transcription finds (one at least);
 - a MIDI file's path: a phrase of that file's notes, timed from the recording's first sample.
 
@@ -20,6 +21,7 @@ one note and its release, and that note's release is the one least covered by th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +73,8 @@ def analyse_recording(audio: np.ndarray, rate: int, *, sample_rate: int, notes: 
         from .phrase import read_midi
 
         found, source = read_midi(notes), f"given ({Path(notes).name})"
-    return _phrase(audio, rate, found, sample_rate=sample_rate, source=source, name=name)
+    phrase = _phrase(audio, rate, found, sample_rate=sample_rate, source=source, name=name)
+    return replace(phrase, single=analyse(audio, rate, sample_rate=sample_rate, name=name)) if notes == "auto" else phrase
 
 
 def _phrase(audio: np.ndarray, rate: int, notes: list[Note], *, sample_rate: int, source: str, name: str) -> Target:

@@ -14,6 +14,9 @@ under the estimate and re-rendered under the others would be biased toward the e
 envelopes were fitted to it. Hypotheses are tried coordinate-wise, the note first, so the cost is
 linear in their number. Every render counts against the budget; the probes of the chosen hypothesis
 go into the archive, and the rest are reported as ``spent``.
+
+A recording the transcription found several notes in (``run --notes auto``) is first read both ways,
+as a phrase and as one note, by the same kind of probes (:func:`choose_reading`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 from ..render import Evaluation, RenderJob, RenderPool
 from ._strategy import Strategy, propose
 
-__all__ = ["Refinement", "refine_analysis", "LENGTHS", "refine_cost"]
+__all__ = ["Refinement", "Reading", "choose_reading", "refine_analysis", "LENGTHS", "refine_cost", "READING_COST"]
 
 LENGTHS = (0.7, 0.85, 1.2)  # held length x factor; estimates were off by 0.68-1.09 on HMSynth targets
 NOTE_STEPS = (-12, 12)
@@ -52,6 +55,43 @@ class Refinement:
             "spent": self.spent,
             "hypotheses": self.table,
         }
+
+
+@dataclass
+class Reading:
+    """Phrase or one note: the chosen job, the probes of each reading (one note first) and the
+    record of the choice."""
+
+    job: RenderJob
+    phrase: bool
+    trials: dict[str, list[Evaluation]]
+
+    def summary(self) -> dict[str, Any]:
+        return {"chosen": "phrase" if self.phrase else "one note", **{f"{k} best_loss": round(_best(v), 5) for k, v in self.trials.items()}}
+
+
+READING_COST = 2 * PROBES  # renders (candidates) that choose_reading takes
+
+
+def choose_reading(phrase: RenderJob, single: RenderJob, strategy: Strategy, pool: RenderPool, *, seed: int,
+                   on_trial: Callable[[RenderJob, list[Evaluation]], None] | None = None) -> Reading:
+    """Whether a recording the transcription found several notes in is a phrase or one note.
+
+    Both readings get PROBES probes from the strategy's proposer, with the same random numbers (a
+    phrase's proposals are conditioned on its clearest note alone), each rendered as that reading
+    plays it and scored against that reading's target. The phrase is kept only when its best probe
+    scores ``MARGIN`` lower: a single note whose pitch envelope, LFO or echo the transcription cut
+    into several notes is matched best by a patch holding one note, and between near-equal
+    readings the cheaper one (one render a candidate) is the better default. (Rendering both
+    readings' probes under each reading, 24 candidates, read fewer phrases right on the development
+    files: results/transcription/detection.md.)"""
+    trials = {}
+    for name, job in (("one note", single), ("phrase", phrase)):
+        trials[name] = pool.evaluate(job, _probes(job, strategy, seed))
+        if on_trial:
+            on_trial(job, trials[name])
+    many = _best(trials["phrase"]) < _best(trials["one note"]) * (1 - MARGIN)
+    return Reading(phrase if many else single, many, trials)
 
 
 def refine_cost(note_free: bool, duration_free: bool) -> int:
@@ -85,6 +125,7 @@ def refine_analysis(
     note_free: bool,
     duration_free: bool,
     on_trial: Callable[[RenderJob, list[Evaluation]], None] | None = None,
+    first: list[Evaluation] | None = None,
 ) -> Refinement:
     """Chooses the note (``note_free``) and length (``duration_free``) for ``job``; see the module doc.
 
@@ -92,10 +133,11 @@ def refine_analysis(
     sound whose length hardly matters (a long release the probes fit either way) the losses differ
     by noise, and the estimate is the better prior.
     Deterministic for a given ``seed``. ``on_trial(job, evaluations)`` sees every hypothesis's
-    probes as they are scored (``run`` keeps them in ``probes.jsonl``)."""
+    probes as they are scored (``run`` keeps them in ``probes.jsonl``). ``first``: the probes of
+    ``job`` itself, when :func:`choose_reading` rendered them already (with this ``seed``)."""
     best_job = job
-    best_evals = pool.evaluate(job, _probes(job, strategy, seed))
-    if on_trial:
+    best_evals = first if first is not None else pool.evaluate(job, _probes(job, strategy, seed))
+    if on_trial and first is None:
         on_trial(job, best_evals)
     best = _best(best_evals)
     table = [{"note": job.note, "duration": round(job.duration, 4), "best_loss": round(best, 5)}]
