@@ -107,9 +107,9 @@ def run_match(
     job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights), target.phrase)
     stamps = {"started": started if started is not None else time.time(), "run": time.time()}
     with Archive(out / "archive.jsonl", append=resume) as archive:
-        target, job, analysis, interrupted = _analyse_and_search(target, job, strategy, pool, archive, out, budget=budget, seed=seed, refine=refine,
-                                                         resume=resume, on_progress=on_progress,
-                                                         deadline=_for_search(deadline, keep, pool.workers), stamps=stamps)
+        target, job, analysis, interrupted = _analyse_and_search(target, job, strategy, pool, archive, out, budget=budget, seed=seed,
+                                                                 refine=refine, resume=resume, on_progress=on_progress,
+                                                                 deadline=_for_search(deadline, keep, pool.workers), stamps=stamps)
     returned, ref_scores, stopped, skipped = _verify_and_reference(job, pool, archive, keep, reference)
     stamps["verified"] = time.time()
     wall_s = stamps["searched"] - stamps["run"]  # probing and search; not the final renders of the returned set
