@@ -32,6 +32,7 @@ def test_dataset_is_sharded_resumable_and_deterministic(toy_spec, tmp_path):
     full = tmp_path / "full"
     stats = build_dataset(toy_spec, n=40, out=full, workers=1, seed=5, shard=16)
     assert stats["n"] == 40 and len(FlowData(full)) == 40
+    assert stats["rejected"] == 0 and stats["renders_this_run"] == 40  # nothing rendered only to be thrown away
     arrays = _shards(full)
     assert arrays["shard_00000.mel.npy"].dtype == np.float16 and arrays["shard_00000.mel.npy"].shape == (16, N_MELS, N_FRAMES)
     assert arrays["shard_00002.units.npy"].shape == (8, toy_spec.space.dim)

@@ -37,6 +37,7 @@ __all__ = ["build_dataset", "FlowData", "MIN_LUFS"]
 
 MIN_LUFS = -55.0
 _TASK = 16  # renders per worker task: big enough to amortise pickling, small enough to balance
+MIN_KEEP_RATE = 0.25  # a shard's rounds render at most 4x their shortfall
 _WORKER_SYNTHS: dict[str, Any] = {}
 
 
@@ -174,10 +175,22 @@ def _render_alone(pool: RenderPool, task: tuple[Any, ...], k: int, crashed: list
     return feats[0]
 
 
+def _keep_rate(out: Path, shard: int) -> float:
+    """The share of renders the shard before ``shard`` kept (1 for the first): each round of a shard
+    renders its shortfall divided by it. Read from the shard's record, so a resumed run renders what
+    an uninterrupted one would."""
+    record = out / f"shard_{shard - 1:05d}.json"
+    if shard == 0 or not record.exists():
+        return 1.0
+    done = json.loads(record.read_text())
+    return max(done["kept"] / max(done["kept"] + done["rejected"], 1), MIN_KEEP_RATE)
+
+
 def _render_shard(spec: SynthSpec, pool: RenderPool, rng: np.random.Generator, want: int, augment: Augment | None, min_lufs: float,
-                  counter: _Counter, crashed: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+                  counter: _Counter, crashed: list[dict[str, Any]], keep_rate: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Renders prior patches until ``want`` are kept: (units, log-mels, conditioning, rejected). A
-    patch that kills its worker is rejected and appended to ``crashed``."""
+    patch that kills its worker is rejected and appended to ``crashed``. Each round renders the
+    shortfall over ``keep_rate``, then over this shard's own rate, so few renders are left over."""
     lo_note, hi_note = (int(v) for v in spec.render.get("note_range", (60, 60)))
     lo_dur, hi_dur = (float(v) for v in spec.render.get("duration_range", (1.0, 1.0)))
     units: list[np.ndarray] = []
@@ -185,7 +198,9 @@ def _render_shard(spec: SynthSpec, pool: RenderPool, rng: np.random.Generator, w
     conds: list[np.ndarray] = []
     rejected = 0
     while len(units) < want:
-        m = max(_TASK, int((want - len(units)) * 1.25))
+        if len(units) + rejected:
+            keep_rate = max(len(units) / (len(units) + rejected), MIN_KEEP_RATE)
+        m = int(np.ceil((want - len(units)) / keep_rate))
         cand = spec.space.sample(rng, m)
         cond = np.stack([rng.integers(lo_note, hi_note + 1, m), rng.uniform(lo_dur, hi_dur, m)], axis=1)
         tasks = [(spec, cand[s : s + _TASK], cond[s : s + _TASK], int(rng.integers(2**31)), augment, min_lufs) for s in range(0, m, _TASK)]
@@ -249,7 +264,8 @@ def build_dataset(
         for i in (i for i in range(n_shards) if not done[i].exists()):
             shard_t0 = time.perf_counter()
             crashed: list[dict[str, Any]] = []
-            arrays = _render_shard(spec, pool, np.random.default_rng([seed, i]), min(shard, n - i * shard), augment, min_lufs, counter, crashed)
+            arrays = _render_shard(spec, pool, np.random.default_rng([seed, i]), min(shard, n - i * shard), augment, min_lufs, counter, crashed,
+                                   _keep_rate(out, i))
             stem = out / f"shard_{i:05d}"
             for suffix, array in zip((".units.npy", ".mel.npy", ".cond.npy"), arrays[:3], strict=True):
                 write_npy(stem.with_suffix(suffix), array)
