@@ -7,7 +7,7 @@ samples are rendered and scored against it (``hybridmatch evaluate``). The prior
 same for every checkpoint, so the rows differ only by the flow.
 
     hybridmatch dataset --synth vital --config vital-simple --n 1024 --seed 1 --out data/vital-simple-dev --workers 2
-    python scripts/flow_scaling.py old.pt new.pt --data data/vital-simple-dev --synth vital --config vital-simple --out results/flow-scaling.md
+    python scripts/flow_scaling.py old.pt new.pt --data data/vital-simple-dev --synth vital --config vital-simple --out results/flow-scaling/checkpoints.md
 """
 
 from __future__ import annotations
