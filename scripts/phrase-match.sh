@@ -6,7 +6,7 @@
 # play the same patch). Both folders' targets share names, so scripts/paired.py pairs them:
 #   python scripts/paired.py results/phrase-match/dexed-phrases:cnf-latent-sur results/phrase-match/dexed-notes:cnf-latent-sur --metric mss,wmfcc
 # The phrases are matched at their true notes (compare reads each <stem>.mid), with each synth's
-# default strategy at 500 candidates, search seeds 0 and 1; the transcription is measured on its own (results/transcription).
+# default strategy at 500 candidates, search seeds 0, 1 and 2; the transcription is measured on its own (results/transcription).
 #   SYNTH=vital bash scripts/phrase-match.sh
 set -euo pipefail
 P=results/phrase-match
@@ -18,7 +18,7 @@ case $SYNTH in
 esac
 SEEDS=${SEEDS:-$(seq $FIRST $((FIRST + 19)))}
 WORKERS=${WORKERS:-2}
-RUNS=${RUNS:-2}  # search seeds per target
+RUNS=${RUNS:-3}  # search seeds per target
 mkdir -p $P/targets-$SYNTH-phrases $P/targets-$SYNTH-notes
 for s in $SEEDS; do
   name=${SYNTH:0:1}$s   # d6200, v7200
