@@ -170,7 +170,7 @@ def _run(pool: RenderPool, spec: Any, strategy: Strategy, target: Any, seed: int
     if report_only:
         return None
     archive = Archive(run_dir / "archive.jsonl")
-    job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights), target.phrase)
+    job = RenderJob.of(spec, target, strategy.weights)
     t0 = time.perf_counter()
     result = search(job, strategy, pool, archive, budget=budget, seed=seed)
     archive.close()

@@ -104,7 +104,7 @@ def run_match(
     out = Path(out_dir)
     identity = job_identity(target, spec, strategy, seed=seed, budget=budget, refine=refine, time_limit=deadline.seconds if deadline else None)
     resume = claim(out, identity, force=force)
-    job = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights), target.phrase)
+    job = RenderJob.of(spec, target, strategy.weights)
     stamps = {"started": started if started is not None else time.time(), "run": time.time()}
     with Archive(out / "archive.jsonl", append=resume) as archive:
         target, job, analysis, interrupted = _analyse_and_search(target, job, strategy, pool, archive, out, budget=budget, seed=seed,

@@ -61,10 +61,6 @@ def choose_analysis(target: Target, job: RenderJob, strategy: Strategy, pool: Re
     return target, job, analysis
 
 
-def _as_job(target: Target, like: RenderJob) -> RenderJob:
-    return RenderJob(like.spec, target.audio, target.note, target.duration, like.weights, target.phrase)
-
-
 def _resumed(target: Target, job: RenderJob, path: Path) -> tuple[Target, RenderJob, dict[str, Any]]:
     if not path.exists():
         return target, job, {"refined": False, "reason": "resumed an archive searched under this analysis"}
@@ -73,7 +69,7 @@ def _resumed(target: Target, job: RenderJob, path: Path) -> tuple[Target, Render
     chosen = saved["chosen"]
     if target.single is not None and chosen.get("reading") == "one note":
         target = target.single
-        job = _as_job(target, job)
+        job = RenderJob.of(job.spec, target, job.weights)
     return target, replace(job, note=int(chosen["note"]), duration=float(chosen["duration"])), saved
 
 
@@ -86,7 +82,7 @@ def _read(target: Target, job: RenderJob, strategy: Strategy, pool: RenderPool, 
     if budget < 4 * READING_COST:
         reason = f"budget {budget} < {4 * READING_COST} (4 x the {READING_COST} probe renders); kept as transcribed"
         return target, job, {"reading": {"chosen": "phrase", "reason": reason}}, []
-    single = _as_job(target.single, job)
+    single = RenderJob.of(job.spec, target.single, job.weights)
     found = choose_reading(job, single, strategy, pool, seed=seed, on_trial=log)
     kept, other = ("phrase", "one note") if found.phrase else ("one note", "phrase")
     analysis = {"reading": found.summary(), "spent": len(found.trials[other])}

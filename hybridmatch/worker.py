@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .audio import Target
 from .objectives import PARETO_KEYS, PENALTY, TargetFeatures, score, search_loss
 from .phrase import Note, note_groups, render_phrase
 from .synths import SynthSpec
@@ -43,6 +44,11 @@ class RenderJob:
     duration: float
     weights: Mapping[str, float] = field(default_factory=dict)
     phrase: tuple[Note, ...] = ()  # the notes each candidate plays; empty: the one note above
+
+    @classmethod
+    def of(cls, spec: SynthSpec, target: Target, weights: Mapping[str, float]) -> RenderJob:
+        """The job of matching an analysed target: its audio, note, length and phrase."""
+        return cls(spec, target.audio, target.note, target.duration, dict(weights), target.phrase)
 
     @property
     def seconds(self) -> float:

@@ -39,9 +39,7 @@ def read(folder: Path, synth: str, pool: RenderPool) -> tuple[list[tuple[str, in
         if target.single is None:
             rows.append((path.name, len(target.phrase), "phrase" if target.phrase else "one note", float("nan")))
             continue
-        one = target.single
-        phrase = RenderJob(spec, target.audio, target.note, target.duration, dict(strategy.weights), target.phrase)
-        single = RenderJob(spec, one.audio, one.note, one.duration, dict(strategy.weights))
+        phrase, single = RenderJob.of(spec, target, strategy.weights), RenderJob.of(spec, target.single, strategy.weights)
         found = choose_reading(phrase, single, strategy, pool, seed=0)
         summary = found.summary()
         rows.append((path.name, len(target.phrase), summary["chosen"], summary["phrase best_loss"] / summary["one note best_loss"]))
