@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ._ng import nevergrad
+
 __all__ = ["bin_choice"]
 
 
@@ -24,7 +26,7 @@ def bin_choice(n: int, repetitions: int) -> Any:
 
 @functools.cache
 def _bins_class() -> type:
-    import nevergrad as ng
+    ng = nevergrad()
     from nevergrad.parametrization import _datalayers, container
 
     class Bins(ng.p.Choice):  # type: ignore[misc, name-defined]

@@ -23,9 +23,10 @@ import numpy as np
 
 from .errors import ConfigError, TargetError
 from .phrase import Note
+from .spectral import frame_rms, resample
 
-__all__ = ["AUDIO_EXTS", "Target", "find_audio", "load_audio", "analyse", "checked_audio", "load_target", "estimate_note", "estimate_duration", "frame_rms",
-           "sound_bounds", "resample"]
+__all__ = ["AUDIO_EXTS", "Target", "find_audio", "load_audio", "analyse", "checked_audio", "load_target", "estimate_note", "estimate_duration",
+           "sound_bounds"]
 
 AUDIO_EXTS = (".wav", ".flac", ".aif", ".aiff", ".mp3")
 
@@ -188,16 +189,6 @@ def estimate_duration(audio: np.ndarray, sample_rate: int, *, drop_db: float = 1
     return float(min(max(seconds, 0.05), y.size / sample_rate))
 
 
-def frame_rms(y: np.ndarray, frame_length: int, hop: int) -> np.ndarray:
-    """RMS of each frame of ``y`` (``(..., n)``), centred and zero-padded: ``librosa.feature.rms`` with
-    its defaults, computed the same way (float32 squares averaged over the same strided view), without
-    the librosa and scipy.signal imports (1.3 s) that sit before a run's first render. ``(..., frames)``."""
-    y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(frame_length // 2, frame_length // 2)])
-    frames = np.lib.stride_tricks.sliding_window_view(y, frame_length, axis=-1)[..., ::hop, :]
-    frames = np.moveaxis(frames, -1, -2)  # (..., frame_length, frames), the layout librosa averages over
-    return np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=-2))
-
-
 def sound_bounds(audio: np.ndarray, top_db: float = TRIM_TOP_DB, frame_length: int = 1024, hop: int = 256) -> tuple[int, int]:
     """Where ``audio`` (``(channels, n)``) is within ``top_db`` of its loudest frame: ``(start, end)``
     samples, as ``librosa.effects.trim`` finds them (any channel counts, the same float32 arithmetic);
@@ -208,18 +199,6 @@ def sound_bounds(audio: np.ndarray, top_db: float = TRIM_TOP_DB, frame_length: i
     if loud.size == 0:
         return 0, 0
     return int(loud[0]) * hop, min(audio.shape[-1], (int(loud[-1]) + 1) * hop)
-
-
-def resample(audio: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
-    """``audio`` (``(channels, n)``) from ``rate`` to ``sample_rate`` by soxr at high quality, as
-    ``librosa.resample(res_type="soxr_hq")`` does it: each channel, then cut or zero-padded to
-    ``ceil(n * ratio)`` samples."""
-    import soxr
-
-    out = np.stack([soxr.resample(channel, rate, sample_rate, quality="soxr_hq") for channel in audio])
-    n = int(np.ceil(audio.shape[-1] * (float(sample_rate) / rate)))  # librosa's length, float rounding included
-    out = out[:, :n] if out.shape[-1] >= n else np.pad(out, [(0, 0), (0, n - out.shape[-1])])
-    return np.asarray(out, dtype=audio.dtype)
 
 
 def checked_audio(audio: np.ndarray, name: str) -> np.ndarray:

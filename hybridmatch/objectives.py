@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import spectral
 from .errors import ParameterError
 
 __all__ = [
@@ -89,54 +90,31 @@ def _match(target: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 # ---------------------------------------------------------------------------------- features
 def _mel_specs(y: np.ndarray, sample_rate: int) -> list[np.ndarray]:
-    import librosa
-
-    specs = []
-    for window, hop, n_mels in MEL_SCALES:
-        spec = librosa.feature.melspectrogram(
-            y=y,
-            sr=sample_rate,
-            n_mels=n_mels,
-            n_fft=int(window * sample_rate),
-            hop_length=int(hop * sample_rate),
-            window="hann",
-            power=2.0,
-        )
-        specs.append(librosa.power_to_db(spec, ref=np.max))
-    return specs
+    return [spectral.power_to_db(spectral.melspectrogram(y, sample_rate, n_fft=int(window * sample_rate), hop_length=int(hop * sample_rate),
+                                                         n_mels=n_mels), ref_max=True)
+            for window, hop, n_mels in MEL_SCALES]
 
 
 def _mfcc(y: np.ndarray, sample_rate: int) -> np.ndarray:
-    import librosa
-
-    m = librosa.feature.mfcc(
-        y=y, sr=sample_rate, n_mfcc=20, n_fft=int(0.05 * sample_rate), hop_length=int(0.01 * sample_rate), n_mels=128
-    )
+    m = spectral.mfcc(y, sample_rate, n_mfcc=20, n_fft=int(0.05 * sample_rate), hop_length=int(0.01 * sample_rate), n_mels=128)
     return m.reshape(-1, m.shape[-1])  # channels stacked: (channels * 20, frames)
 
 
 def _sot_hist(y: np.ndarray, sample_rate: int) -> np.ndarray:
-    import librosa
-
-    win = int(0.05 * sample_rate)
-    mag = np.abs(librosa.stft(y.mean(axis=0), n_fft=win, hop_length=int(0.02 * sample_rate), win_length=win, window="hann")).T
+    mag = spectral.stft_magnitude(y.mean(axis=0), int(0.05 * sample_rate), int(0.02 * sample_rate)).T
     hist = mag / np.clip(mag.sum(axis=-1, keepdims=True), 1e-6, None)
     return np.cumsum(hist, axis=-1)  # the CDF is all W1 needs
 
 
 def _rms_env(y: np.ndarray, sample_rate: int) -> np.ndarray:
-    import librosa
-
-    return librosa.feature.rms(y=y.mean(axis=0), frame_length=int(0.05 * sample_rate), hop_length=int(0.025 * sample_rate))[0]
+    return spectral.frame_rms(y.mean(axis=0), int(0.05 * sample_rate), int(0.025 * sample_rate))
 
 
 def _mfccd_feat(y: np.ndarray, sample_rate: int) -> np.ndarray:
-    import librosa
-
     mono = y.mean(axis=0)
     if sample_rate != 48000:
-        mono = librosa.resample(mono, orig_sr=sample_rate, target_sr=48000, res_type="soxr_hq")
-    return librosa.feature.mfcc(y=mono, sr=48000, n_mfcc=30, n_fft=2048, hop_length=512, n_mels=128, htk=True)
+        mono = spectral.resample(mono[None], sample_rate, 48000)[0]
+    return spectral.mfcc(mono, 48000, n_mfcc=30, n_fft=2048, hop_length=512, n_mels=128, htk=True)
 
 
 # ---------------------------------------------------------------------------------- distances from features
@@ -279,13 +257,11 @@ def search_loss(objectives: Mapping[str, float], weights: Mapping[str, float] | 
 def score_files(target: np.ndarray, target_rate: int, other: np.ndarray, other_rate: int, *, sample_rate: int = SR) -> dict[str, float]:
     """The five metrics of ``other`` against ``target`` (both resampled to ``sample_rate``; ``other``
     padded or cut to the target's length). ``rms_cosine`` is the similarity itself (higher is better)."""
-    import librosa
-
     def prep(y: np.ndarray, rate: int) -> np.ndarray:
         y = _as_2d(y, "audio")
         if not np.all(np.isfinite(y)):
             raise ParameterError("audio contains NaN or inf samples")
-        return librosa.resample(y, orig_sr=rate, target_sr=sample_rate, axis=-1) if rate != sample_rate else y
+        return spectral.resample(y, rate, sample_rate) if rate != sample_rate else y
 
     features = TargetFeatures(prep(target, target_rate), sample_rate)
     out = score(features, prep(other, other_rate), names=(*PARETO_KEYS, "mfccd"))

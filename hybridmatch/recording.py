@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import Target, analyse, checked_audio, load_audio, resample, sound_bounds
+from .audio import Target, analyse, checked_audio, load_audio, sound_bounds
 from .errors import ConfigError, TargetError
 from .phrase import Note
+from .spectral import resample
 
 __all__ = ["PHRASE_MAX_S", "MODES", "analyse_recording", "load_recording", "check_folder_mode", "clearest"]
 

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._ng import nevergrad
 from ._ngchoice import bin_choice
 from ._param import Native, Param, Prior, SymmetryGroup, parse_param
 from .errors import ConfigError
@@ -303,7 +304,7 @@ class ParamSpace:
         ``sigma`` is the mutation scale in unit space, one for all or one per coordinate (``(dim,)``;
         the choices' entries are unused). ``hold`` is the probability that the choices of ``init``
         are drawn again (:meth:`hold_choices`)."""
-        import nevergrad as ng
+        ng = nevergrad()
 
         init_value = self.nevergrad_value(self.default_unit() if init is None else init)
         sigmas = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (self.dim,))

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .audio import estimate_duration, frame_rms, resample
+from .audio import estimate_duration
 from .phrase import Note
+from .spectral import frame_rms, resample
 
 __all__ = ["transcribe", "RATE", "HOP"]
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hybridmatch.audio import estimate_duration, frame_rms, resample, sound_bounds
+from hybridmatch.audio import estimate_duration, sound_bounds
+from hybridmatch.spectral import frame_rms, resample
 
 SR = 44100
 

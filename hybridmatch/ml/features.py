@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..spectral import melspectrogram, power_to_db, resample
+
 __all__ = ["CLIP_SECONDS", "N_MELS", "N_FRAMES", "logmel", "level_db", "scalars", "Augment"]
 
 CLIP_SECONDS = 2.0
@@ -29,16 +31,14 @@ _HOP = int(CLIP_SECONDS * FEATURE_RATE) // N_FRAMES  # 344 samples (15.6 ms)
 
 def logmel(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """``(N_MELS, N_FRAMES)`` float32 in [0, 1] from ``(channels, n)`` or ``(n,)`` audio."""
-    import librosa
-
     mono = np.asarray(audio, dtype=np.float32)
     mono = mono.mean(axis=0) if mono.ndim == 2 else mono
     if sample_rate != FEATURE_RATE:
-        mono = librosa.resample(mono, orig_sr=sample_rate, target_sr=FEATURE_RATE, res_type="soxr_hq")
+        mono = resample(mono[None], sample_rate, FEATURE_RATE)[0]
     n = int(CLIP_SECONDS * FEATURE_RATE)
     mono = np.pad(mono[:n], (0, max(0, n - len(mono))))
-    mel = librosa.feature.melspectrogram(y=mono, sr=FEATURE_RATE, n_fft=1024, hop_length=_HOP, n_mels=N_MELS, power=2.0)
-    db = librosa.power_to_db(mel, ref=np.max, top_db=80.0)[:, :N_FRAMES]
+    mel = melspectrogram(mono, FEATURE_RATE, n_fft=1024, hop_length=_HOP, n_mels=N_MELS)
+    db = power_to_db(mel, ref_max=True, top_db=80.0)[:, :N_FRAMES]
     return ((db + 80.0) / 80.0).astype(np.float32)
 
 

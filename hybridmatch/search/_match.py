@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._ng import nevergrad
 from ..errors import ConfigError
 from ..render import Evaluation, RenderJob, RenderPool
 from ._archive import Archive
@@ -95,7 +96,7 @@ def _tell_proposals(optimizer: Any, values: list[Any], losses: np.ndarray, hold:
     """Hands already-rendered proposals (as the optimizer's values) to an optimizer, with no extra
     renders: the GA's initial population, the hill climber's incumbent. Optimizers that cannot take
     them (CMA-ES) skip. ``hold`` is applied to each child first (``ParamSpace.hold_choices``)."""
-    import nevergrad as ng
+    ng = nevergrad()
 
     for value, loss in zip(values, losses, strict=True):
         child = optimizer.parametrization.spawn_child(new_value=value)
@@ -183,7 +184,7 @@ def _modes(space: Any, strategy: Strategy, seeds: _Seeds, remaining: int, batch:
 
 
 def _noise_param(init: np.ndarray, sigma: float, seed: int) -> Any:
-    import nevergrad as ng
+    ng = nevergrad()
 
     param = ng.p.Array(init=init).set_mutation(sigma=sigma)
     param.random_state.seed(seed)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._ng import nevergrad
 from ..errors import ConfigError
 
 __all__ = ["OPTIMIZERS", "make_optimizer", "register_optimizer"]
@@ -39,7 +40,7 @@ def make_optimizer(name: str, parametrization: Any, *, budget: int, num_workers:
 def _uniform_crossover() -> Any:
     """A nevergrad recombination layer: uniform crossover. Each gene (array element, or one repeated
     choice's weight row) comes from a random other parent with probability 1/2."""
-    import nevergrad as ng
+    ng = nevergrad()
 
     class UniformCrossover(ng.p.mutation.DataMutation):  # type: ignore[misc, name-defined]
         def _layered_recombine(self, *others: Any) -> None:
@@ -69,7 +70,7 @@ def _with_crossover(parametrization: Any) -> Any:
 
 @register_optimizer("cma")
 def _cma(param: Any, *, budget: int, num_workers: int, popsize: int | None = None, scale: float = 1.0, elitist: bool = False) -> Any:
-    import nevergrad as ng
+    ng = nevergrad()
 
     config = ng.optimizers.ParametrizedCMA(popsize=popsize, scale=scale, elitist=elitist)
     optimizer = _cached_cma()(param, budget=budget, num_workers=num_workers, config=config)
@@ -100,7 +101,7 @@ def _cached_cma() -> type:
 def _ga(param: Any, *, budget: int, num_workers: int, popsize: int = 24, offsprings: int = 24, recombination_ratio: float = 0.7) -> Any:
     """Steady-generational GA: (popsize + offsprings) truncation selection, mutation of every child
     and uniform crossover with probability ``recombination_ratio`` (nevergrad EvolutionStrategy)."""
-    import nevergrad as ng
+    ng = nevergrad()
 
     config = ng.families.EvolutionStrategy(
         recombination_ratio=recombination_ratio, popsize=popsize, offsprings=offsprings, only_offsprings=False
@@ -111,14 +112,14 @@ def _ga(param: Any, *, budget: int, num_workers: int, popsize: int = 24, offspri
 @register_optimizer("hillclimb")
 def _hillclimb(param: Any, *, budget: int, num_workers: int, mutation: str = "discrete") -> Any:
     """(1+1) hill climbing; ``discrete`` mutation changes each coordinate with probability 1/d."""
-    import nevergrad as ng
+    ng = nevergrad()
 
     return ng.families.ParametrizedOnePlusOne(mutation=mutation)(param, budget=budget, num_workers=num_workers)
 
 
 @register_optimizer("de")
 def _de(param: Any, *, budget: int, num_workers: int, popsize: str | int = "standard", crossover: str = "twopoints") -> Any:
-    import nevergrad as ng
+    ng = nevergrad()
 
     return ng.families.DifferentialEvolution(popsize=popsize, crossover=crossover)(param, budget=budget, num_workers=num_workers)
 
@@ -126,13 +127,13 @@ def _de(param: Any, *, budget: int, num_workers: int, popsize: str | int = "stan
 @register_optimizer("random")
 def _random(param: Any, *, budget: int, num_workers: int) -> Any:
     """Uniform sampling of the bounded space (nevergrad's parametrization sampler)."""
-    import nevergrad as ng
+    ng = nevergrad()
 
     return ng.families.RandomSearchMaker(sampler="parametrization")(param, budget=budget, num_workers=num_workers)
 
 
 @register_optimizer("ngopt")
 def _ngopt(param: Any, *, budget: int, num_workers: int) -> Any:
-    import nevergrad as ng
+    ng = nevergrad()
 
     return ng.optimizers.NGOpt(param, budget=budget, num_workers=num_workers)
