@@ -94,9 +94,12 @@ def match(
     progress = Progress(budget, quiet=quiet, label=Path(target).stem, deadline=deadline)
     try:
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
-            pool.prewarm(spec)  # the workers start while the strategy is checked (nevergrad's import) and the target analysed
+            pool.prewarm(spec)  # the workers start and build the synth while this process loads the strategy
+            analysed = pool.call_soon(analyse_recording, audio, rate, sample_rate=spec.sample_rate, notes=notes, note=note, duration=duration,
+                                      name=Path(target).stem)  # in a worker meanwhile: pYIN's librosa import alone is 1.6 s
             strat = resolve_strategy(strategy, spec)
-            tgt = analyse_recording(audio, rate, sample_rate=spec.sample_rate, notes=notes, note=note, duration=duration, name=Path(target).stem)
+            strat.check(spec.space)  # loads the flow (torch) and the optimizer (nevergrad) meanwhile; run_match checks it again from the caches
+            tgt = analysed()
             progress.watch(pool, started)
             run_match(tgt, spec, strat, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=out_dir, on_progress=progress,
                       reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update, force=force,

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import spectral
 from .errors import ParameterError
+from .spectral import frame_rms, melspectrogram, mfcc, power_to_db, resample, stft_magnitude
 
 __all__ = [
     "OBJECTIVES",
@@ -90,31 +90,31 @@ def _match(target: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 # ---------------------------------------------------------------------------------- features
 def _mel_specs(y: np.ndarray, sample_rate: int) -> list[np.ndarray]:
-    return [spectral.power_to_db(spectral.melspectrogram(y, sample_rate, n_fft=int(window * sample_rate), hop_length=int(hop * sample_rate),
-                                                         n_mels=n_mels), ref_max=True)
+    return [power_to_db(melspectrogram(y, sample_rate, n_fft=int(window * sample_rate), hop_length=int(hop * sample_rate),
+                                                         n_mels=n_mels), ref="max")
             for window, hop, n_mels in MEL_SCALES]
 
 
 def _mfcc(y: np.ndarray, sample_rate: int) -> np.ndarray:
-    m = spectral.mfcc(y, sample_rate, n_mfcc=20, n_fft=int(0.05 * sample_rate), hop_length=int(0.01 * sample_rate), n_mels=128)
+    m = mfcc(y, sample_rate, n_mfcc=20, n_fft=int(0.05 * sample_rate), hop_length=int(0.01 * sample_rate), n_mels=128)
     return m.reshape(-1, m.shape[-1])  # channels stacked: (channels * 20, frames)
 
 
 def _sot_hist(y: np.ndarray, sample_rate: int) -> np.ndarray:
-    mag = spectral.stft_magnitude(y.mean(axis=0), int(0.05 * sample_rate), int(0.02 * sample_rate)).T
+    mag = stft_magnitude(y.mean(axis=0), int(0.05 * sample_rate), int(0.02 * sample_rate)).T
     hist = mag / np.clip(mag.sum(axis=-1, keepdims=True), 1e-6, None)
     return np.cumsum(hist, axis=-1)  # the CDF is all W1 needs
 
 
 def _rms_env(y: np.ndarray, sample_rate: int) -> np.ndarray:
-    return spectral.frame_rms(y.mean(axis=0), int(0.05 * sample_rate), int(0.025 * sample_rate))
+    return frame_rms(y.mean(axis=0), int(0.05 * sample_rate), int(0.025 * sample_rate))
 
 
 def _mfccd_feat(y: np.ndarray, sample_rate: int) -> np.ndarray:
     mono = y.mean(axis=0)
     if sample_rate != 48000:
-        mono = spectral.resample(mono[None], sample_rate, 48000)[0]
-    return spectral.mfcc(mono, 48000, n_mfcc=30, n_fft=2048, hop_length=512, n_mels=128, htk=True)
+        mono = resample(mono[None], sample_rate, 48000)[0]
+    return mfcc(mono, 48000, n_mfcc=30, n_fft=2048, hop_length=512, n_mels=128, htk=True)
 
 
 # ---------------------------------------------------------------------------------- distances from features
@@ -261,7 +261,7 @@ def score_files(target: np.ndarray, target_rate: int, other: np.ndarray, other_r
         y = _as_2d(y, "audio")
         if not np.all(np.isfinite(y)):
             raise ParameterError("audio contains NaN or inf samples")
-        return spectral.resample(y, rate, sample_rate) if rate != sample_rate else y
+        return resample(y, rate, sample_rate) if rate != sample_rate else y
 
     features = TargetFeatures(prep(target, target_rate), sample_rate)
     out = score(features, prep(other, other_rate), names=(*PARETO_KEYS, "mfccd"))

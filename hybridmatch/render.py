@@ -12,6 +12,7 @@ them with a clean interpreter (no fork of a parent that may hold a plugin), repo
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import sys
@@ -104,6 +105,7 @@ class RenderPool:
         self._warming: threading.Thread | None = None
         self._env: dict[str, str] | None = None  # the loky workers' environment (see _executor)
         self._loky: Any = None  # the executor this pool dispatches to (see _executor)
+        self._loky_lock = threading.Lock()  # the warming thread and call_soon may ask for it at once
         self._client: Any = None
         if backend == "dask":
             try:
@@ -120,8 +122,19 @@ class RenderPool:
         analyses the target; the first renders then do not wait for process start, imports and plugin
         loads. The next dispatch waits for it to finish."""
         if self.backend == "loky" and (self.workers > 1 or spec.timeout is not None):
+            self._executor()  # joblib imported here: one thread importing it while another uses it sees a half-made module
             self._warming = threading.Thread(target=self._warm, args=(spec,), daemon=True)
             self._warming.start()
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        """Starts ``fn(*args, **kwargs)`` on a worker now, where the pool has processes of its own to
+        spare (loky, 2 workers or more), and returns what waits for its result (raising its exception);
+        otherwise that call runs in this process when its result is asked for. ``run`` analyses the
+        target this way while the parent loads the strategy's flow and optimizer."""
+        if self.backend != "loky" or self.workers < 2:
+            return functools.partial(fn, *args, **kwargs)
+        future = self._executor().submit(indexed, functools.partial(fn, **kwargs), 0, args, os.getpid())
+        return lambda: future.result()[1]
 
     def _warm(self, spec: SynthSpec) -> None:
         with contextlib.suppress(Exception):  # a synth that fails to build fails again, and is reported, on its first render
@@ -161,15 +174,16 @@ class RenderPool:
         ``/dev/shm`` per dispatch: each call makes a temporary-folder manager that only exit removes."""
         if self.backend == "dask":
             return self._client.get_executor()
-        if self._loky is None or _spent(self._loky, self.workers):
-            from joblib.executor import get_memmapping_executor
+        with self._loky_lock:
+            if self._loky is None or _spent(self._loky, self.workers):
+                from joblib.executor import get_memmapping_executor
 
-            if self._env is None:
-                from joblib._parallel_backends import LokyBackend
+                if self._env is None:
+                    from joblib._parallel_backends import LokyBackend
 
-                self._env = LokyBackend()._prepare_worker_env(n_jobs=self.workers)
-            self._loky = get_memmapping_executor(self.workers, timeout=300, env=self._env, initializer=yield_to_parent)
-        return self._loky
+                    self._env = LokyBackend()._prepare_worker_env(n_jobs=self.workers)
+                self._loky = get_memmapping_executor(self.workers, timeout=300, env=self._env, initializer=yield_to_parent)
+            return self._loky
 
     def _chunks(self, n: int) -> list[slice]:
         # One candidate per task by default: the executor hands the next task to whichever worker is free,

@@ -57,11 +57,12 @@ def melspectrogram(y: np.ndarray, sample_rate: int, *, n_fft: int, hop_length: i
     return np.einsum("...ft,mf->...mt", power, mel_basis(sample_rate, n_fft, n_mels, htk), optimize=True)
 
 
-def power_to_db(power: np.ndarray, *, ref_max: bool = False, top_db: float | None = 80.0, amin: float = 1e-10) -> np.ndarray:
-    """``librosa.power_to_db(power, ref=np.max if ref_max else 1.0, top_db=top_db, amin=amin)``."""
-    ref = np.max(power) if ref_max else 1.0
+def power_to_db(power: np.ndarray, *, ref: float | str = 1.0, top_db: float | None = 80.0, amin: float = 1e-10) -> np.ndarray:
+    """``librosa.power_to_db(power, ref=ref, top_db=top_db, amin=amin)``; ``ref="max"`` stands for
+    librosa's ``ref=np.max``."""
+    ref_value = np.max(power) if ref == "max" else np.abs(ref)
     log_spec: np.ndarray = 10.0 * np.log10(np.maximum(amin, power))
-    log_spec -= 10.0 * np.log10(np.maximum(amin, ref))
+    log_spec -= 10.0 * np.log10(np.maximum(amin, ref_value))
     if top_db is not None:
         log_spec = np.maximum(log_spec, log_spec.max() - top_db)
     return log_spec

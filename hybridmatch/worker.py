@@ -185,6 +185,7 @@ _FEATURES: dict[str, TargetFeatures] = {}
 _IN_WORKER = False  # set by indexed() in pool workers; the watchdog never arms in the parent
 _DEVNULL: Any = None
 WORKER_NICE = 10  # see yield_to_parent
+LEAK_ALLOWANCE = 1_000_000_000  # bytes a loky worker may grow after its first task before loky replaces it (see yield_to_parent)
 
 
 def _synth_for(spec: SynthSpec) -> Any:
@@ -201,6 +202,13 @@ def _worker_state(job: RenderJob) -> tuple[Any, TargetFeatures]:
             _FEATURES.pop(next(iter(_FEATURES)))
         _FEATURES[job.key] = TargetFeatures(job.target, job.spec.sample_rate)
     return synth, _FEATURES[job.key]
+
+
+def _new_instance(spec: SynthSpec) -> Any:
+    """A new instance of ``spec``'s synth: the worker's own one renewed where its backend can do that
+    faster than a build (``renewed``, Vital), else a new build."""
+    renew = getattr(_synth_for(spec), "renewed", None)
+    return renew() if renew is not None else spec.build()
 
 
 def build(spec: SynthSpec) -> None:
@@ -270,7 +278,7 @@ def render_units(job: RenderJob, units: np.ndarray, with_presets: bool = True) -
 
     out = []
     for unit in np.atleast_2d(units):
-        synth = job.spec.build()
+        synth = _new_instance(job.spec)
         values = job.spec.space.to_native(unit)
         with watchdog(job.timeout):
             audio = job.play(synth, values)
@@ -306,7 +314,6 @@ def verify_units(job: RenderJob, units: np.ndarray) -> list[tuple[Evaluation, np
     return out
 
 
-
 def render_with_presets(job: RenderJob, units: np.ndarray) -> list[tuple[np.ndarray, bytes]]:
     return render_units(job, units, True)
 
@@ -331,9 +338,19 @@ def yield_to_parent() -> None:
     """Runs first in each loky worker: lowers its CPU priority by ``WORKER_NICE``. The parent process
     is the one the workers wait on (the target's analysis and the flow before the first render, the
     optimizer's asks during the search), and on 2 cores its work otherwise shares a core with two
-    workers importing librosa. Where the OS has no ``nice``, or refuses it, the worker runs as is."""
+    workers. Where the OS has no ``nice``, or refuses it, the worker runs as is.
+
+    It also raises loky's allowance for memory growth: loky replaces a worker whose memory grows
+    300 MB past its size after its first task, taking that for a leak. The worker that analyses a
+    run's target (:meth:`~hybridmatch.render.RenderPool.call_soon`) loads librosa for pYIN, about
+    190 MB, after it has built the synth, and Vital's voices grow during a search, so that worker
+    was replaced mid-search, synth and all."""
     with contextlib.suppress(AttributeError, OSError):
         os.nice(WORKER_NICE)
+    from joblib.externals.loky import process_executor
+
+    if hasattr(process_executor, "_MAX_MEMORY_LEAK_SIZE"):
+        process_executor._MAX_MEMORY_LEAK_SIZE = max(process_executor._MAX_MEMORY_LEAK_SIZE, LEAK_ALLOWANCE)
 
 
 def indexed(fn: Any, i: int, task: tuple[Any, ...], parent_pid: int) -> tuple[int, Any]:

@@ -38,7 +38,7 @@ def logmel(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     n = int(CLIP_SECONDS * FEATURE_RATE)
     mono = np.pad(mono[:n], (0, max(0, n - len(mono))))
     mel = melspectrogram(mono, FEATURE_RATE, n_fft=1024, hop_length=_HOP, n_mels=N_MELS)
-    db = power_to_db(mel, ref_max=True, top_db=80.0)[:, :N_FRAMES]
+    db = power_to_db(mel, ref="max", top_db=80.0)[:, :N_FRAMES]
     return ((db + 80.0) / 80.0).astype(np.float32)
 
 
