@@ -76,10 +76,9 @@ def match(
     job's is refused unless ``force``. ``budget``: renders (500 by default); ``time``: seconds for the whole match,
     ``budget`` (no cap by default) then an upper bound. Bad input raises a ``HybridMatchError`` before anything is written."""
     from .audio import load_audio
-    from .catalog import resolve_strategy, resolve_synth
+    from .catalog import resolve_synth
     from .engine import default_budget, run_match
     from .progress import Progress
-    from .recording import analyse_recording
     from .render import RenderPool
     from .sampling import known_answer
     from .search import Deadline
@@ -94,12 +93,7 @@ def match(
     progress = Progress(budget, quiet=quiet, label=Path(target).stem, deadline=deadline)
     try:
         with RenderPool(workers, backend=backend, scheduler=scheduler) as pool:
-            pool.prewarm(spec)  # the workers start and build the synth while this process loads the strategy
-            analysed = pool.call_soon(analyse_recording, audio, rate, sample_rate=spec.sample_rate, notes=notes, note=note, duration=duration,
-                                      name=Path(target).stem)  # in a worker meanwhile: pYIN's librosa import alone is 1.6 s
-            strat = resolve_strategy(strategy, spec)
-            strat.check(spec.space)  # loads the flow (torch) and the optimizer (nevergrad) meanwhile; run_match checks it again from the caches
-            tgt = analysed()
+            strat, tgt = _prepare(pool, spec, strategy, audio, rate, notes=notes, note=note, duration=duration, name=Path(target).stem)
             progress.watch(pool, started)
             run_match(tgt, spec, strat, pool=pool, budget=budget, keep=keep, seed=seed, out_dir=out_dir, on_progress=progress,
                       reference=known_answer(target, spec), refine=refine, report=False, on_written=written.update, force=force,
@@ -109,6 +103,20 @@ def match(
         if report and written and all(c["preset"] is not None for c in written["candidates"]):
             _draw_report(out_dir, written)  # once the pool is closed: after Ctrl-C its dying workers can interrupt nothing more
     return MatchResult(out_dir, written)  # results.json as written, with a report that failed recorded as skipped
+
+
+def _prepare(pool: Any, spec: Any, strategy: str, audio: Any, rate: int, **analysis: Any) -> tuple[Any, Any]:
+    """The strategy, checked, and the analysed target. The workers start and build the synth, and
+    one of them analyses the target (pYIN's librosa import alone is 1.6 s), while this process loads
+    the strategy's flow (torch) and optimizer (nevergrad); ``run_match`` checks it again from the caches."""
+    from .catalog import resolve_strategy
+    from .recording import analyse_recording
+
+    pool.prewarm(spec)
+    analysed = pool.call_soon(analyse_recording, audio, rate, sample_rate=spec.sample_rate, **analysis)
+    strat = resolve_strategy(strategy, spec)
+    strat.check(spec.space)
+    return strat, analysed()
 
 
 def _out_dir(target: str | Path, out: str | Path | None) -> Path:
