@@ -19,7 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from time import time as clock
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the package's modules are imported inside the functions, so that `hybridmatch --help` stays quick
+    import numpy as np
+
+    from .audio import Target
+    from .render import RenderPool
+    from .search import Strategy
+    from .synths import SynthSpec
 
 __all__ = ["MatchResult", "match"]
 
@@ -105,7 +113,7 @@ def match(
     return MatchResult(out_dir, written)  # results.json as written, with a report that failed recorded as skipped
 
 
-def _prepare(pool: Any, spec: Any, strategy: str, audio: Any, rate: int, **analysis: Any) -> tuple[Any, Any]:
+def _prepare(pool: RenderPool, spec: SynthSpec, strategy: str, audio: np.ndarray, rate: int, **analysis: Any) -> tuple[Strategy, Target]:
     """The strategy, checked, and the analysed target. The workers start and build the synth, and
     one of them analyses the target (pYIN's librosa import alone is 1.6 s), while this process loads
     the strategy's flow (torch) and optimizer (nevergrad); ``run_match`` checks it again from the caches."""

@@ -90,9 +90,11 @@ def _match(target: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 # ---------------------------------------------------------------------------------- features
 def _mel_specs(y: np.ndarray, sample_rate: int) -> list[np.ndarray]:
-    return [power_to_db(melspectrogram(y, sample_rate, n_fft=int(window * sample_rate), hop_length=int(hop * sample_rate),
-                                                         n_mels=n_mels), ref="max")
-            for window, hop, n_mels in MEL_SCALES]
+    specs = []
+    for window, hop, n_mels in MEL_SCALES:
+        power = melspectrogram(y, sample_rate, n_fft=int(window * sample_rate), hop_length=int(hop * sample_rate), n_mels=n_mels)
+        specs.append(power_to_db(power, ref="max"))
+    return specs
 
 
 def _mfcc(y: np.ndarray, sample_rate: int) -> np.ndarray:

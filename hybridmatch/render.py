@@ -119,8 +119,8 @@ class RenderPool:
 
     def prewarm(self, spec: SynthSpec) -> None:
         """Starts the workers and builds ``spec``'s synth in each, in the background, while the caller
-        analyses the target; the first renders then do not wait for process start, imports and plugin
-        loads. The next dispatch waits for it to finish."""
+        loads the strategy (and a worker analyses the target, :meth:`call_soon`); the first renders then
+        do not wait for process start, imports and plugin loads. The next dispatch waits for it to finish."""
         if self.backend == "loky" and (self.workers > 1 or spec.timeout is not None):
             self._executor()  # joblib imported here: one thread importing it while another uses it sees a half-made module
             self._warming = threading.Thread(target=self._warm, args=(spec,), daemon=True)
