@@ -114,16 +114,14 @@ def match(
 
 
 def _prepare(pool: RenderPool, spec: SynthSpec, strategy: str, audio: np.ndarray, rate: int, **analysis: Any) -> tuple[Strategy, Target]:
-    """The strategy, checked, and the analysed target. A worker analyses the target (pYIN's librosa
-    import alone is 1.6 s) and the others build the synth, while this process loads the strategy's
-    flow (torch) and optimizer (nevergrad); ``run_match`` checks it again from the caches. The
-    analysis is queued before the builds, so that it starts with the first worker rather than after
-    one of them has built its synth."""
+    """The strategy, checked, and the analysed target. The workers start and build the synth, and
+    one of them analyses the target (pYIN's librosa import alone is 1.6 s), while this process loads
+    the strategy's flow (torch) and optimizer (nevergrad); ``run_match`` checks it again from the caches."""
     from .catalog import resolve_strategy
     from .recording import analyse_recording
 
-    analysed = pool.call_soon(analyse_recording, audio, rate, sample_rate=spec.sample_rate, **analysis)  # first in the queue
     pool.prewarm(spec)
+    analysed = pool.call_soon(analyse_recording, audio, rate, sample_rate=spec.sample_rate, **analysis)
     strat = resolve_strategy(strategy, spec)
     strat.check(spec.space)
     return strat, analysed()
