@@ -111,8 +111,8 @@ def _tell_proposals(optimizer: Any, values: list[Any], losses: np.ndarray, hold:
 ROUND = 8
 DRAW = 1024  # proposals drawn (and ranked by a surrogate, when the proposer has one) at a time
 # Renders' worth of a latent search decoded per flow call. On Dexed one sample takes 38 ms and twelve
-# 60 ms, while 2 workers finish a render every 9 ms; with 4 the parent's decoding held Dexed's
-# default search to 60% of its pool's rate, with 8 it reaches 76% (results/README.md).
+# 60 ms, while 2 workers finish a render every 9 ms: with 4, the parent's decoding held Dexed's
+# default search to 60% of its pool's rate. Asking 8 ahead changed no protocol search (results/README.md).
 LATENT_GROUP = 8
 SIGMA = 0.25  # the unit-space step scale of ParamSpace.to_nevergrad, before the optimizer's own scale
 
