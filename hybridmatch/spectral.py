@@ -4,8 +4,8 @@ filterbanks read from a disk cache.
 
 Why not call librosa: the render workers score every candidate with these features, and
 ``import librosa`` loads all of ``librosa.core`` (scipy.signal, scipy.stats, numba's cached
-functions): 1.5-2 s of CPU in each worker, on a 2-core machine where the parent is analysing the
-target at the same time, all before a run's first render. The arithmetic here is librosa 0.11's,
+functions): 1.5-2 s of CPU in each worker, on a 2-core machine where the parent is loading the
+strategy at the same time, all before a run's first render. The arithmetic here is librosa 0.11's,
 operation for operation and in the same dtypes, so the features are the same arrays
 (``tests/test_spectral.py`` compares them with librosa's). The filterbanks are not re-derived: a
 bank missing from the cache is made by ``librosa.filters.mel`` once and saved.

@@ -343,8 +343,9 @@ def yield_to_parent() -> None:
     It also raises loky's allowance for memory growth: loky replaces a worker whose memory grows
     300 MB past its size after its first task, taking that for a leak. The worker that analyses a
     run's target (:meth:`~hybridmatch.render.RenderPool.call_soon`) loads librosa for pYIN, about
-    190 MB, after it has built the synth, and Vital's voices grow during a search, so that worker
-    was replaced mid-search, synth and all."""
+    190 MB, on top of its synth. Under the default allowance loky replaced that worker during
+    Vital's searches (it warns "A worker stopped while some jobs were given to the executor"), and
+    the new worker had to start and build the synth again."""
     with contextlib.suppress(AttributeError, OSError):
         os.nice(WORKER_NICE)
     from joblib.externals.loky import process_executor
