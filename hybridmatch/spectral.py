@@ -27,25 +27,32 @@ import numpy as np
 __all__ = ["stft_magnitude", "melspectrogram", "power_to_db", "mfcc", "mel_basis", "hann", "frame_rms", "resample"]
 
 
+@functools.lru_cache(maxsize=16)
 def hann(n: int) -> np.ndarray:
     """The periodic Hann window ``scipy.signal.get_window("hann", n)`` returns (float64), by the
-    same general-cosine arithmetic."""
+    same general-cosine arithmetic; read-only, since one array serves every call."""
     fac = np.linspace(-np.pi, np.pi, n + 1)[:-1]
     w = np.zeros(n)
     for k, a in enumerate((0.5, 0.5)):
         w += a * np.cos(k * fac)
+    w.flags.writeable = False
     return w
+
+
+def centred_frames(y: np.ndarray, frame_length: int, hop: int) -> np.ndarray:
+    """Frames of ``y`` (``(..., n)``) as librosa frames a centred, zero-padded signal: a strided view
+    ``(..., frame_length, frames)``, frame ``t`` centred on sample ``t * hop``."""
+    half = frame_length // 2
+    padded = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(half, half)])
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame_length, axis=-1)[..., ::hop, :]
+    return np.swapaxes(frames, -1, -2)
 
 
 def stft_magnitude(y: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
     """``np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))`` with its defaults (Hann
     window of ``n_fft``, centred frames, zero padding): float32 ``(..., 1 + n_fft // 2, frames)``."""
-    y = np.asarray(y)
-    half = n_fft // 2
-    padded = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(half, half)])
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[..., ::hop_length, :]
-    frames = np.swapaxes(frames, -1, -2)  # (..., n_fft, frames), librosa's layout
-    spectrum = np.zeros(frames.shape[:-2] + (1 + half, frames.shape[-1]), dtype=np.complex64, order="F")  # librosa's output array:
+    frames = centred_frames(np.asarray(y), n_fft, hop_length)
+    spectrum = np.zeros(frames.shape[:-2] + (1 + n_fft // 2, frames.shape[-1]), dtype=np.complex64, order="F")  # librosa's output array:
     spectrum[...] = np.fft.rfft(hann(n_fft)[:, None] * frames, axis=-2)  # its memory order steers einsum's sums in melspectrogram
     return np.abs(spectrum)
 
@@ -80,10 +87,7 @@ def mfcc(y: np.ndarray, sample_rate: int, *, n_mfcc: int, n_fft: int, hop_length
 def frame_rms(y: np.ndarray, frame_length: int, hop: int) -> np.ndarray:
     """RMS of each frame of ``y`` (``(..., n)``), centred and zero-padded: ``librosa.feature.rms`` with
     its defaults, computed the same way (float32 squares averaged over the same strided view). ``(..., frames)``."""
-    y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(frame_length // 2, frame_length // 2)])
-    frames = np.lib.stride_tricks.sliding_window_view(y, frame_length, axis=-1)[..., ::hop, :]
-    frames = np.moveaxis(frames, -1, -2)  # (..., frame_length, frames), the layout librosa averages over
-    return np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=-2))
+    return np.sqrt(np.mean(np.square(centred_frames(y, frame_length, hop), dtype=np.float32), axis=-2))
 
 
 def resample(audio: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
